@@ -1,0 +1,53 @@
+// The form the dataplane loads and the state dir stores: rendered rule text
+// with hashes, hooks and sets. A Ruleset becomes this by rendering; a
+// last-known-good state file is this, so `apply --from-state` needs no config.
+import { createHash } from 'node:crypto';
+import type { Family } from '../config/model.js';
+import { hookSpec, renderChain } from './render-iptables.js';
+import type { AddressSet, BuiltinChain, Ruleset, Table } from './ruleset.js';
+
+export interface DesiredChain {
+  name: string;
+  table: Table;
+  /** Rule text after `-A NAME `. */
+  specs: string[];
+  /** The identity of each rule (its hash), compared with what is live. */
+  ids: string[];
+}
+
+export interface DesiredHook {
+  table: Table;
+  builtin: BuiltinChain;
+  chain: string;
+  spec: string;
+}
+
+export interface DesiredFamily {
+  family: Family;
+  chains: DesiredChain[];
+  hooks: DesiredHook[];
+}
+
+export interface Desired {
+  families: DesiredFamily[];
+  sets: AddressSet[];
+}
+
+export function toDesired(rs: Ruleset): Desired {
+  return {
+    families: rs.families.map((fr) => ({
+      family: fr.family,
+      chains: fr.chains.map((c) => {
+        const r = renderChain(c, fr.family);
+        return { name: c.name, table: c.table, specs: r.rules.map((x) => x.spec), ids: r.rules.map((x) => x.hash) };
+      }),
+      hooks: fr.hooks.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: hookSpec(h) })),
+    })),
+    sets: rs.sets.map((s) => ({ ...s, members: [...s.members] })),
+  };
+}
+
+/** A short stable digest of everything that would be loaded. */
+export function desiredHash(d: Desired): string {
+  return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,97 @@
+// The validated, normalised model of config.yaml and inventory.yaml. Everything
+// downstream (resolve, compile, render) works on these types only.
+
+export const ROLES = ['bootstrap', 'master', 'etcd', 'infra', 'registry'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PLANES = ['controlPlane', 'workloadPlane'] as const;
+export type Plane = (typeof PLANES)[number];
+
+export type Family = 4 | 6;
+
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+/** An IP protocol by number, with the name the user wrote (for comments). */
+export interface Protocol {
+  number: number;
+  name: string;
+  /** icmp is IPv4 only, icmpv6 IPv6 only, ipip (IPv4-in-IPv4) IPv4 only; the rest are both. */
+  families: Family[];
+}
+
+export type PeerSelector = { kind: 'plane'; plane: Plane; roles?: Role[] } | { kind: 'cidrs'; cidrs: string[] };
+
+export type RuleAction = 'allow' | 'deny' | 'log';
+
+export interface PolicyRule {
+  action: RuleAction;
+  protocol?: Protocol;
+  ports?: PortRange[];
+  /** `from` for ingress, `to` for egress; undefined: any address. */
+  peer?: PeerSelector;
+  comment?: string;
+}
+
+export interface Policy {
+  name: string;
+  order: number;
+  appliesTo: { plane: Plane; roles?: Role[] };
+  ingress: PolicyRule[];
+  egress: PolicyRule[];
+  source: 'builtin' | 'config';
+}
+
+export interface FailsafeEntry {
+  protocol: 'tcp' | 'udp';
+  cidr?: string;
+  ports: PortRange;
+  text: string;
+}
+
+export interface PlaneNetwork {
+  /** Normalised CIDRs (at most one per family); empty when the interface is named. */
+  cidrs: string[];
+  interface?: string;
+}
+
+export type Mode = 'enforce' | 'audit';
+export type DenyAction = 'drop' | 'reject';
+export type IcmpMode = 'essential' | 'all' | 'none';
+export type BackendChoice = 'auto' | 'legacy' | 'nft';
+
+export interface Config {
+  /** Absolute path of the config file. */
+  file: string;
+  node: { name: string; roles: Role[] };
+  networks: Record<Plane, PlaneNetwork>;
+  virtualIPs: { management: string[]; data: string[] };
+  /** Absolute path of the inventory file. */
+  inventoryFile: string;
+  mode: Mode;
+  denyAction: DenyAction;
+  logDrops: boolean;
+  icmp: IcmpMode;
+  failsafe: { inbound: FailsafeEntry[]; outbound: FailsafeEntry[] };
+  status: { host: string; port: number };
+  stateDir: string;
+  backend: BackendChoice;
+  /** The user's policies as written (built-ins are merged in later). */
+  policies: Policy[];
+}
+
+export interface InventoryNode {
+  name: string;
+  roles: Role[];
+  /** Normalised addresses per plane (at most one per family). */
+  addresses: Record<Plane, string[]>;
+}
+
+export interface Inventory {
+  file: string;
+  nodes: InventoryNode[];
+}
+
+export const VIP_KEY: Record<Plane, 'management' | 'data'> = { controlPlane: 'management', workloadPlane: 'data' };

@@ -1,0 +1,106 @@
+// The shape of config.yaml and inventory.yaml as zod schemas. Objects are strict:
+// an unknown field is an error, because a typo must never silently weaken the
+// firewall. Leaf values that need more than a type check (addresses, ports,
+// failsafe entries) are checked afterwards in validate-*.ts, where the messages
+// can say exactly what is wrong.
+import { z } from 'zod';
+import { ROLES } from './model.js';
+
+export const API_VERSION = 'artesca-fw/v1';
+
+const apiVersion = z.literal(API_VERSION, { error: `must be "${API_VERSION}"` });
+const role = z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` });
+const plane = z.enum(['controlPlane', 'workloadPlane'], { error: 'must be controlPlane or workloadPlane' });
+const oneOrMany = z.union([z.string(), z.array(z.string()).min(1)], {
+  error: 'must be a string or a non-empty list of strings',
+});
+const port = z.union([z.number(), z.string()], { error: 'must be a port number or a "low-high" range' });
+const protocol = z.union([z.string(), z.number()], {
+  error: 'must be tcp, udp, icmp, icmpv6, vrrp, ipip or a protocol number 0-255',
+});
+
+const peer = z.strictObject({
+  plane: plane.optional(),
+  roles: z.array(role).optional(),
+  cidrs: z.array(z.string()).min(1).optional(),
+});
+
+const ruleCommon = {
+  action: z.enum(['allow', 'deny', 'log'], { error: 'must be allow, deny or log' }),
+  protocol: protocol.optional(),
+  ports: z.array(port).min(1).optional(),
+  comment: z.string().max(200).optional(),
+};
+
+export const ingressRuleSchema = z.strictObject({ ...ruleCommon, from: peer.optional() });
+export const egressRuleSchema = z.strictObject({ ...ruleCommon, to: peer.optional() });
+
+export const policySchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, {
+    error: 'must be lowercase letters, digits and dashes (at most 63), starting with a letter or digit',
+  }),
+  order: z.number().int().min(0).max(1_000_000).optional(),
+  appliesTo: z.strictObject({ plane, roles: z.array(role).optional() }),
+  ingress: z.array(ingressRuleSchema).optional(),
+  egress: z.array(egressRuleSchema).optional(),
+});
+
+const planeNetwork = z.strictObject({
+  cidr: oneOrMany.optional(),
+  interface: z.string().optional(),
+});
+
+export const configSchema = z.strictObject({
+  apiVersion,
+  node: z.strictObject({
+    name: z.string().min(1).optional(),
+    roles: z.array(role),
+  }),
+  networks: z.strictObject({
+    controlPlane: planeNetwork,
+    workloadPlane: planeNetwork,
+  }),
+  virtualIPs: z
+    .strictObject({
+      management: z.array(z.string()).optional(),
+      data: z.array(z.string()).optional(),
+    })
+    .optional(),
+  inventory: z.strictObject({ file: z.string().min(1).optional() }),
+  mode: z.enum(['enforce', 'audit'], { error: 'must be enforce or audit' }).optional(),
+  denyAction: z.enum(['drop', 'reject'], { error: 'must be drop or reject' }).optional(),
+  logDrops: z.boolean({ error: 'must be true or false' }).optional(),
+  icmp: z.enum(['essential', 'all', 'none'], { error: 'must be essential, all or none' }).optional(),
+  failsafe: z
+    .strictObject({
+      inbound: z.array(z.string()).optional(),
+      outbound: z.array(z.string()).optional(),
+    })
+    .optional(),
+  status: z.strictObject({ listen: z.string().optional() }).optional(),
+  stateDir: z.string().min(1).optional(),
+  backend: z.enum(['auto', 'legacy', 'nft'], { error: 'must be auto, legacy or nft' }).optional(),
+  policies: z.array(policySchema).optional(),
+});
+
+export const inventorySchema = z.strictObject({
+  apiVersion,
+  nodes: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, {
+          error: 'must be a host name (letters, digits, dots, dashes, underscores)',
+        }),
+        roles: z.array(role),
+        controlPlaneIP: oneOrMany,
+        workloadPlaneIP: oneOrMany,
+      }),
+    )
+    .min(1, { error: 'the inventory lists no nodes' }),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RawInventory = z.infer<typeof inventorySchema>;
+export type RawPolicy = z.infer<typeof policySchema>;
+export type RawIngressRule = z.infer<typeof ingressRuleSchema>;
+export type RawEgressRule = z.infer<typeof egressRuleSchema>;

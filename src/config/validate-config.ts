@@ -1,0 +1,197 @@
+// config.yaml text -> Config, or an AfwError listing every problem with its
+// file, line and field. Pure: the caller reads the file and passes the host name.
+import path from 'node:path';
+import { AfwError, type Problem } from '../errors.js';
+import { cidrContains, type ParsedCidr, parseAddress, parseCidr } from './addresses.js';
+import type { Config, FailsafeEntry, Plane, PlaneNetwork, Policy } from './model.js';
+import { PLANES, VIP_KEY } from './model.js';
+import { configSchema, type RawConfig } from './schema.js';
+import { parsePolicy, parsePort, type Report } from './validate-policy.js';
+import { type FieldPath, parseYaml, problemAt, type YamlSource } from './yaml-source.js';
+import { zodProblems } from './zod-problems.js';
+
+export const DEFAULTS = {
+  mode: 'enforce',
+  denyAction: 'drop',
+  logDrops: true,
+  icmp: 'essential',
+  failsafeInbound: ['udp:68'],
+  failsafeOutbound: [] as string[],
+  statusListen: '127.0.0.1:9900',
+  stateDir: '/var/lib/artesca-fw',
+  inventoryFile: 'inventory.yaml',
+  backend: 'auto',
+} as const;
+
+export interface LoadedConfig {
+  config: Config;
+  source: YamlSource;
+}
+
+export interface ConfigParseOptions {
+  /** Default for node.name. */
+  hostname: string;
+}
+
+export function parseConfig(text: string, file: string, opts: ConfigParseOptions): LoadedConfig {
+  const src = parseYaml(text, file, 'AFW_CONFIG_INVALID');
+  const parsed = configSchema.safeParse(src.data);
+  if (!parsed.success) {
+    throw invalid(file, zodProblems(src, parsed.error));
+  }
+  const problems: Problem[] = [];
+  const report: Report = (p, message) => problems.push(problemAt(src, p, message));
+  const config = normalize(parsed.data, file, opts, report);
+  if (problems.length > 0) throw invalid(file, problems);
+  return { config, source: src };
+}
+
+function invalid(file: string, problems: Problem[]): AfwError {
+  return new AfwError('AFW_CONFIG_INVALID', `${file}: ${problems.length} problem(s) in the config`, { problems });
+}
+
+/** The plane CIDRs as parsed objects (for containment checks elsewhere). */
+export function planeCidrs(net: PlaneNetwork): ParsedCidr[] {
+  return net.cidrs.map((c) => parseCidr(c).cidr).filter((c): c is ParsedCidr => c !== undefined);
+}
+
+function normalizeNetwork(raw: RawConfig['networks'][Plane], at: FieldPath, report: Report): PlaneNetwork {
+  const hasCidr = raw.cidr !== undefined;
+  const hasIface = raw.interface !== undefined;
+  if (hasCidr === hasIface) {
+    report(at, 'give exactly one of cidr or interface');
+    return { cidrs: [] };
+  }
+  if (hasIface) {
+    const name = raw.interface!;
+    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) {
+      report([...at, 'interface'], `"${name}" is not an interface name (1-15 letters, digits, . _ -)`);
+    }
+    return { cidrs: [], interface: name };
+  }
+  const list = typeof raw.cidr === 'string' ? [raw.cidr] : raw.cidr!;
+  const cidrs: ParsedCidr[] = [];
+  list.forEach((text, i) => {
+    const fieldPath = typeof raw.cidr === 'string' ? [...at, 'cidr'] : [...at, 'cidr', i];
+    const { cidr, error } = parseCidr(text);
+    if (!cidr) {
+      report(fieldPath, error ?? 'not a CIDR');
+      return;
+    }
+    if (cidrs.some((c) => c.family === cidr.family)) {
+      report(fieldPath, `a second IPv${cidr.family} CIDR: give at most one CIDR per address family`);
+      return;
+    }
+    cidrs.push(cidr);
+  });
+  return { cidrs: cidrs.map((c) => c.text) };
+}
+
+function normalizeVips(list: string[] | undefined, plane: Plane, net: PlaneNetwork, report: Report): string[] {
+  const key = VIP_KEY[plane];
+  const out: string[] = [];
+  const cidrs = planeCidrs(net);
+  (list ?? []).forEach((text, i) => {
+    const at = ['virtualIPs', key, i];
+    const addr = parseAddress(text);
+    if (!addr) {
+      report(at, `"${text}" is not an IP address`);
+      return;
+    }
+    if (out.includes(addr.text)) {
+      report(at, `${addr.text} is listed twice`);
+      return;
+    }
+    if (net.cidrs.length > 0 && !cidrs.some((c) => cidrContains(c, addr))) {
+      report(at, `${addr.text} is outside the ${plane} CIDR ${net.cidrs.join(', ')}`);
+      return;
+    }
+    out.push(addr.text);
+  });
+  return out;
+}
+
+/** "proto:port" or "proto:cidr:port" (the CIDR may be IPv6, so split on the first and last colon). */
+export function parseFailsafe(text: string, at: FieldPath, report: Report): FailsafeEntry | undefined {
+  const first = text.indexOf(':');
+  const last = text.lastIndexOf(':');
+  const proto = first < 0 ? text : text.slice(0, first);
+  if (first < 0 || (proto !== 'tcp' && proto !== 'udp')) {
+    report(at, `"${text}" is not a failsafe entry: write "tcp:22", "udp:68" or "tcp:10.0.0.0/8:22"`);
+    return undefined;
+  }
+  const entry: FailsafeEntry = { protocol: proto, ports: { from: 0, to: 0 }, text };
+  if (last > first) {
+    const { cidr, error } = parseCidr(text.slice(first + 1, last));
+    if (!cidr) {
+      report(at, `"${text}": ${error}`);
+      return undefined;
+    }
+    entry.cidr = cidr.text;
+  }
+  const ports = parsePort(text.slice(last + 1), at, (p, m) => report(p, `"${text}": ${m}`));
+  if (!ports) return undefined;
+  entry.ports = ports;
+  return entry;
+}
+
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
+  if (!m) return undefined;
+  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
+  const port = Number(m[2]);
+  if (!parseAddress(host) || port < 1 || port > 65535) return undefined;
+  return { host: parseAddress(host)!.text, port };
+}
+
+function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, report: Report): Config {
+  const dir = path.dirname(file);
+  const networks = {} as Record<Plane, PlaneNetwork>;
+  for (const plane of PLANES) networks[plane] = normalizeNetwork(raw.networks[plane], ['networks', plane], report);
+
+  const failsafe = (dir: 'inbound' | 'outbound', dflt: readonly string[]) =>
+    (raw.failsafe?.[dir] ?? dflt)
+      .map((t, i) => parseFailsafe(t, ['failsafe', dir, i], report))
+      .filter((e): e is FailsafeEntry => e !== undefined);
+
+  const listenText = raw.status?.listen ?? DEFAULTS.statusListen;
+  const listen = parseListen(listenText);
+  if (!listen) report(['status', 'listen'], `"${listenText}" is not ADDRESS:PORT (e.g. 127.0.0.1:9900 or [::1]:9900)`);
+
+  const policies: Policy[] = [];
+  (raw.policies ?? []).forEach((p, i) => {
+    const dup = policies.findIndex((q) => q.name === p.name);
+    if (dup >= 0) {
+      report(['policies', i, 'name'], `policy "${p.name}" is defined twice (also policies[${dup}])`);
+      return;
+    }
+    const policy = parsePolicy(p, ['policies', i], report, 'config');
+    if (policy) policies.push(policy);
+  });
+
+  const roles = [...new Set(raw.node.roles)];
+  if (roles.length !== raw.node.roles.length) report(['node', 'roles'], 'a role is listed twice');
+
+  return {
+    file,
+    node: { name: raw.node.name ?? opts.hostname, roles: roles.sort() },
+    networks,
+    virtualIPs: {
+      management: normalizeVips(raw.virtualIPs?.management, 'controlPlane', networks.controlPlane, report),
+      data: normalizeVips(raw.virtualIPs?.data, 'workloadPlane', networks.workloadPlane, report),
+    },
+    inventoryFile: path.resolve(dir, raw.inventory.file ?? DEFAULTS.inventoryFile),
+    mode: raw.mode ?? DEFAULTS.mode,
+    denyAction: raw.denyAction ?? DEFAULTS.denyAction,
+    logDrops: raw.logDrops ?? DEFAULTS.logDrops,
+    icmp: raw.icmp ?? DEFAULTS.icmp,
+    failsafe: {
+      inbound: failsafe('inbound', DEFAULTS.failsafeInbound),
+      outbound: failsafe('outbound', DEFAULTS.failsafeOutbound),
+    },
+    status: listen ?? { host: '127.0.0.1', port: 9900 },
+    stateDir: path.resolve(dir, raw.stateDir ?? DEFAULTS.stateDir),
+    backend: raw.backend ?? DEFAULTS.backend,
+    policies,
+  };
+}

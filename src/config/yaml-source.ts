@@ -1,0 +1,93 @@
+// A parsed YAML file that still knows where every value came from, so that a
+// validation error can name the file, line and column of the offending field.
+import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { AfwError, type Problem, type SourcePosition } from '../errors.js';
+
+export type FieldPath = ReadonlyArray<string | number>;
+
+export interface YamlSource {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+  /** The plain JavaScript value of the document. */
+  data: unknown;
+}
+
+/** `a.b[2].c` */
+export function formatPath(path: FieldPath): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out === '' ? seg : `.${seg}`;
+  }
+  return out;
+}
+
+/** Parses YAML text; syntax errors, an empty file and a non-mapping top level are refused. */
+export function parseYaml(text: string, file: string, code: 'AFW_CONFIG_INVALID' | 'AFW_INVENTORY_INVALID'): YamlSource {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems: Problem[] = doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      const firstLine = e.message.split('\n')[0] ?? e.message;
+      return {
+        message: `YAML syntax: ${firstLine.replace(/ at line \d+, column \d+:?$/, '')}`,
+        where: { file, line: pos.line, col: pos.col, field: '' },
+      };
+    });
+    throw new AfwError('AFW_YAML_SYNTAX', `${file}: invalid YAML`, { problems });
+  }
+  const src: YamlSource = { file, doc, lines, data: doc.toJS({ maxAliasCount: 100 }) };
+  if (doc.contents === null || src.data === null || src.data === undefined) {
+    throw new AfwError(code, `${file}: the file is empty`, {
+      problems: [
+        { message: 'the file is empty: expected a mapping with apiVersion', where: { file, line: 1, col: 1, field: '' } },
+      ],
+    });
+  }
+  if (!isMap(doc.contents)) {
+    const where = positionOf(src, doc.contents as Node, '');
+    throw new AfwError(code, `${file}: not a mapping`, {
+      problems: [{ message: 'expected a mapping (key: value) at the top of the file', where }],
+    });
+  }
+  return src;
+}
+
+function positionOf(src: YamlSource, node: Node | null | undefined, field: string): SourcePosition {
+  const offset = node?.range?.[0] ?? 0;
+  const { line, col } = src.lines.linePos(offset);
+  return { file: src.file, line, col, field };
+}
+
+/**
+ * The position of the value at `path`, or of its key when `key` is set (used for
+ * unknown fields). When the path does not exist in the document (a missing
+ * field), the position of the deepest existing parent is returned.
+ */
+export function locate(src: YamlSource, path: FieldPath, opts: { key?: boolean } = {}): SourcePosition {
+  let node: unknown = src.doc.contents;
+  let keyNode: unknown;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      if (!pair) break;
+      keyNode = pair.key;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      keyNode = item;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  const target = opts.key && keyNode ? keyNode : (node ?? keyNode);
+  return positionOf(src, target as Node, formatPath(path));
+}
+
+export function problemAt(src: YamlSource, path: FieldPath, message: string, opts: { key?: boolean } = {}): Problem {
+  return { message, where: locate(src, path, opts) };
+}

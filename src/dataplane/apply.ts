@@ -1,0 +1,183 @@
+// Loads a desired ruleset, all or nothing:
+//   1. read what is live (the snapshot to go back to)
+//   2. sets, batch 1: new sets, and new contents under temporary names
+//      (touches nothing a rule uses; on failure the temporaries are removed)
+//   3. sets, batch 2: swap the new contents in (atomic per set)
+//   4. one `iptables-restore --noflush --wait` per family with only the chains
+//      that differ, the hook fixes and removed chains (atomic per table)
+//   5. read back and verify by rule hash
+//   6. remove old contents and sets no rule uses any more
+// If 3-5 fail, the families and sets are put back as they were in 1.
+import type { Desired } from '../compile/desired.js';
+import { SWAP_SUFFIX } from '../compile/peer-sets.js';
+import type { Family } from '../config/model.js';
+import { AfwError, asAfwError } from '../errors.js';
+import type { Tools } from './backend.js';
+import {
+  familyChange,
+  liveAsDesired,
+  prepareSetsBatch,
+  type SetChange,
+  setChange,
+  setsUnchanged,
+  swapSetsBatch,
+} from './changes.js';
+import { quoteTool, run } from './exec.js';
+import { type LiveState, readFamily, readLive } from './live.js';
+
+export interface ApplyReport {
+  changed: boolean;
+  backend: string;
+  durationMs: number;
+  chainsRewritten: string[];
+  chainsRemoved: string[];
+  hooksInserted: number;
+  hooksDeleted: number;
+  setsCreated: string[];
+  setsUpdated: string[];
+  setsRemoved: string[];
+}
+
+async function ipsetRestore(batch: string, step: string): Promise<void> {
+  if (!batch) return;
+  const res = await run('ipset', ['restore'], { input: batch });
+  if (res.code !== 0 || res.stderr.trim() !== '') {
+    throw new AfwError('AFW_IPSET_FAILED', `${step} failed: ${quoteTool(res)}`, { step });
+  }
+}
+
+async function iptablesRestore(tools: Tools, family: Family, batch: string): Promise<void> {
+  if (!batch) return;
+  const cmd = tools.restore(family);
+  const res = await run(cmd, ['--noflush', '--wait'], { input: batch });
+  // iptables-nft can report a problem on stderr and still exit 0: stderr counts.
+  if (res.code !== 0 || res.stderr.trim() !== '') {
+    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} --noflush failed: ${quoteTool(res)}`, { step: `${cmd} (IPv${family})` });
+  }
+}
+
+/** Destroys sets, ignoring ones already gone. */
+async function destroySets(names: string[]): Promise<void> {
+  if (names.length === 0) return;
+  await run('ipset', ['-exist', 'restore'], { input: `${names.map((n) => `destroy ${n}`).join('\n')}\n` });
+}
+
+export async function applyDesired(desired: Desired, tools: Tools): Promise<ApplyReport> {
+  const started = performance.now();
+  const snapshot = await readLive(tools);
+  const sets = setChange(desired.sets, snapshot.sets);
+  if (sets.conflicting.length > 0) {
+    throw new AfwError(
+      'AFW_IPSET_FAILED',
+      `set(s) ${sets.conflicting.join(', ')} exist with another type or family: run "artesca-fw flush" and apply again`,
+      { step: 'ipset check' },
+    );
+  }
+  const changes = desired.families.map((d) => familyChange(d, snapshot.families.find((l) => l.family === d.family)!));
+  const report: ApplyReport = {
+    changed: false,
+    backend: tools.backend,
+    durationMs: 0,
+    chainsRewritten: changes.flatMap((c) => c.tables.flatMap((t) => t.rewritten)),
+    chainsRemoved: changes.flatMap((c) => c.tables.flatMap((t) => t.removed)),
+    hooksInserted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksInserted, 0), 0),
+    hooksDeleted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksDeleted, 0), 0),
+    setsCreated: sets.created.map((s) => s.name),
+    setsUpdated: sets.updated.map((s) => s.name),
+    setsRemoved: sets.stale,
+  };
+  if (setsUnchanged(sets) && changes.every((c) => c.batch === '')) {
+    report.durationMs = performance.now() - started;
+    return report;
+  }
+  report.changed = true;
+
+  // Batch 1: nothing live changes; on failure remove what it may have created.
+  try {
+    await ipsetRestore(prepareSetsBatch(sets), 'ipset restore (new sets and contents)');
+  } catch (err) {
+    await destroySets([...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
+    throw err;
+  }
+
+  const swapped: string[] = [];
+  const touched: Family[] = [];
+  try {
+    await swapIn(sets, swapped);
+    for (const c of changes) {
+      touched.push(c.family);
+      await iptablesRestore(tools, c.family, c.batch);
+    }
+    await verify(desired, tools);
+  } catch (err) {
+    await rollback(snapshot, touched, swapped, sets, tools, asAfwError(err));
+    throw err;
+  }
+
+  // The old contents (now under the temporary names) and stale sets are no
+  // longer referenced by any rule.
+  await destroySets([...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
+  report.durationMs = performance.now() - started;
+  return report;
+}
+
+async function swapIn(sets: SetChange, swapped: string[]): Promise<void> {
+  const names = sets.updated.map((s) => s.name);
+  if (names.length === 0) return;
+  const res = await run('ipset', ['restore'], { input: swapSetsBatch(names) });
+  if (res.code === 0 && res.stderr.trim() === '') {
+    swapped.push(...names);
+    return;
+  }
+  // ipset stops at the failing line: the swaps before it happened.
+  const line = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
+  swapped.push(...names.slice(0, Math.max(0, line - 1)));
+  throw new AfwError('AFW_IPSET_FAILED', `ipset swap failed: ${quoteTool(res)}`, { step: 'ipset swap' });
+}
+
+/** Reads back what is live and checks that it is exactly what was asked for. */
+export async function verify(desired: Desired, tools: Tools): Promise<void> {
+  for (const d of desired.families) {
+    const live = await readFamily(tools, d.family);
+    const diff = familyChange(d, live);
+    if (diff.batch !== '') {
+      const what = diff.tables.map((t) => `${t.table}: ${[...t.rewritten, ...t.removed].join(', ') || 'jump rules'}`).join('; ');
+      throw new AfwError('AFW_VERIFY_FAILED', `IPv${d.family} rules read back differ from what was loaded (${what})`, {
+        step: 'read-back',
+      });
+    }
+  }
+}
+
+async function rollback(
+  snapshot: LiveState,
+  touched: Family[],
+  swapped: string[],
+  sets: SetChange,
+  tools: Tools,
+  cause: AfwError,
+): Promise<void> {
+  const failures: string[] = [];
+  for (const family of touched) {
+    try {
+      const before = snapshot.families.find((f) => f.family === family)!;
+      const now = await readFamily(tools, family);
+      const back = familyChange(liveAsDesired(before), now);
+      await iptablesRestore(tools, family, back.batch);
+    } catch (err) {
+      failures.push(`IPv${family} rules: ${asAfwError(err).message}`);
+    }
+  }
+  try {
+    if (swapped.length) await ipsetRestore(swapSetsBatch(swapped), 'ipset swap back');
+  } catch (err) {
+    failures.push(`sets: ${asAfwError(err).message}`);
+  }
+  await destroySets([...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
+  if (failures.length) {
+    throw new AfwError('AFW_ROLLBACK_FAILED', `${cause.message}; and rolling back failed too: ${failures.join('; ')}`, {
+      step: cause.step ?? 'rollback',
+      cause,
+    });
+  }
+}

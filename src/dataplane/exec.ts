@@ -1,0 +1,52 @@
+// Spawns a tool with an argument list (never a shell), feeds it stdin and
+// collects its output. The only place processes are started.
+import { spawn } from 'node:child_process';
+import { AfwError } from '../errors.js';
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  input?: string;
+  timeoutMs?: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      if (e.code === 'ENOENT') {
+        reject(new AfwError('AFW_TOOL_MISSING', `${cmd} is not installed (apt-get install iptables ipset)`, { cause: e }));
+      } else reject(new AfwError('AFW_INTERNAL', `cannot start ${cmd}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const stderr = Buffer.concat(err).toString('utf8');
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: signal ? `${stderr}killed by ${signal} (timeout)` : stderr,
+      });
+    });
+    // A tool that exits before reading all of stdin makes write() fail with EPIPE; its exit code tells the story.
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** The first lines of a tool's complaint, for an error message. */
+export function quoteTool(res: ExecResult): string {
+  const text = (res.stderr.trim() || res.stdout.trim() || `exit code ${res.code}`).split('\n').slice(0, 4).join(' | ');
+  return text.length > 400 ? `${text.slice(0, 400)}...` : text;
+}

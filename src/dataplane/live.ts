@@ -1,0 +1,131 @@
+// Reads what is live: artesca-fw's chains, the jumps into them, and its sets.
+// Everything else in the tables is looked at only to count positions.
+import { hashOfSavedLine } from '../compile/render-iptables.js';
+import { CHAIN_PREFIX, SET_PREFIX, type Table } from '../compile/ruleset.js';
+import type { Family } from '../config/model.js';
+import { AfwError } from '../errors.js';
+import type { Tools } from './backend.js';
+import { quoteTool, run } from './exec.js';
+
+export interface LiveChain {
+  name: string;
+  table: Table;
+  specs: string[];
+  /** The rule hash from the comment, or `raw:<text>` for a rule artesca-fw did not write. */
+  ids: string[];
+}
+
+export interface LiveHook {
+  table: Table;
+  /** The chain holding the jump (a built-in one, normally). */
+  builtin: string;
+  /** The AFW chain it jumps to. */
+  chain: string;
+  /** 1-based position in `builtin`. */
+  index: number;
+  spec: string;
+}
+
+export interface LiveFamily {
+  family: Family;
+  chains: Map<string, LiveChain>;
+  hooks: LiveHook[];
+  /** Number of rules per table that are not artesca-fw's (for reports). */
+  foreignRules: number;
+}
+
+export interface LiveSet {
+  name: string;
+  family: Family;
+  type: string;
+  members: string[];
+}
+
+export interface LiveState {
+  families: LiveFamily[];
+  sets: Map<string, LiveSet>;
+}
+
+const OUR_TABLES = new Set<string>(['mangle', 'filter']);
+
+export function parseSave(text: string, family: Family): LiveFamily {
+  const live: LiveFamily = { family, chains: new Map(), hooks: [], foreignRules: 0 };
+  let table = '';
+  const positions = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line.includes('is incompatible, use')) {
+      throw new AfwError(
+        'AFW_BACKEND',
+        `IPv${family} ${line.replace(/^#\s*/, '')}: another backend or nft ruleset owns this table`,
+      );
+    }
+    if (line.startsWith('*')) {
+      table = line.slice(1).trim();
+      positions.clear();
+      continue;
+    }
+    if (!OUR_TABLES.has(table)) continue;
+    if (line.startsWith(':')) {
+      const name = line.slice(1).split(' ')[0]!;
+      if (name.startsWith(CHAIN_PREFIX)) live.chains.set(name, { name, table: table as Table, specs: [], ids: [] });
+      continue;
+    }
+    if (!line.startsWith('-A ')) continue;
+    const sp = line.indexOf(' ', 3);
+    const chain = line.slice(3, sp);
+    const spec = line.slice(sp + 1);
+    const ours = live.chains.get(chain);
+    if (ours) {
+      ours.specs.push(spec);
+      ours.ids.push(hashOfSavedLine(spec) ?? `raw:${spec}`);
+      continue;
+    }
+    const index = (positions.get(chain) ?? 0) + 1;
+    positions.set(chain, index);
+    const target = /(?:^| )-[jg] (AFW-\S+)/.exec(spec);
+    if (target) live.hooks.push({ table: table as Table, builtin: chain, chain: target[1]!, index, spec });
+    else live.foreignRules++;
+  }
+  return live;
+}
+
+function normalizeMember(m: string): string {
+  return m.replace(/\/(32|128)$/, '');
+}
+
+export function parseIpsetSave(text: string): Map<string, LiveSet> {
+  const sets = new Map<string, LiveSet>();
+  for (const line of text.split('\n')) {
+    const parts = line.trim().split(/\s+/);
+    if (parts[0] === 'create' && parts[1]?.startsWith(SET_PREFIX)) {
+      const famIdx = parts.indexOf('family');
+      const family: Family = parts[famIdx + 1] === 'inet6' ? 6 : 4;
+      sets.set(parts[1], { name: parts[1], family, type: parts[2] ?? '', members: [] });
+    } else if (parts[0] === 'add' && parts[1]) {
+      sets.get(parts[1])?.members.push(normalizeMember(parts[2] ?? ''));
+    }
+  }
+  return sets;
+}
+
+export async function readFamily(tools: Tools, family: Family): Promise<LiveFamily> {
+  const cmd = tools.save(family);
+  const res = await run(cmd, []);
+  if (res.code !== 0) {
+    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} failed: ${quoteTool(res)}`, { step: cmd });
+  }
+  return parseSave(res.stdout, family);
+}
+
+export async function readSets(): Promise<Map<string, LiveSet>> {
+  const res = await run('ipset', ['save']);
+  if (res.code !== 0) throw new AfwError('AFW_IPSET_FAILED', `ipset save failed: ${quoteTool(res)}`, { step: 'ipset save' });
+  return parseIpsetSave(res.stdout);
+}
+
+export async function readLive(tools: Tools): Promise<LiveState> {
+  const [v4, v6, sets] = await Promise.all([readFamily(tools, 4), readFamily(tools, 6), readSets()]);
+  return { families: [v4, v6], sets };
+}
+
+export { normalizeMember };
