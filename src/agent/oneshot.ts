@@ -2,8 +2,7 @@
 // produced and the text to print; the CLI only prints.
 import { countRuleset, describeRuleset } from '../compile/describe.js';
 import { desiredHash } from '../compile/desired.js';
-import { renderSets } from '../compile/render-ipset.js';
-import { renderFamily } from '../compile/render-iptables.js';
+import { planText } from '../compile/plan-text.js';
 import type { InterfaceOverrides } from '../compile/resolve.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { type Backend, detectBackend, toolsFor } from '../dataplane/backend.js';
@@ -53,19 +52,11 @@ export async function checkCommand(configFile: string, overrides: InterfaceOverr
 export async function planCommand(configFile: string, overrides: InterfaceOverrides): Promise<CommandResult> {
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
-  const sets = renderSets(node.ruleset.sets);
-  const ipv4 = renderFamily(node.ruleset.families.find((f) => f.family === 4)!);
-  const ipv6 = renderFamily(node.ruleset.families.find((f) => f.family === 6)!);
-  const text = [
-    `# artesca-fw plan for ${node.ruleset.node.name} (ruleset ${desiredHash(node.desired)})`,
-    '# --- ipset: load with `ipset -exist restore` ---',
-    sets.trimEnd(),
-    '# --- IPv4: load with `iptables-restore --noflush` ---',
-    ipv4.trimEnd(),
-    '# --- IPv6: load with `ip6tables-restore --noflush` ---',
-    ipv6.trimEnd(),
-  ].join('\n');
-  return { text, data: { node: node.ruleset.node.name, hash: desiredHash(node.desired), ipset: sets, ipv4, ipv6 } };
+  const plan = planText(node.ruleset);
+  return {
+    text: plan.text.trimEnd(),
+    data: { node: node.ruleset.node.name, hash: plan.hash, ipset: plan.ipset, ipv4: plan.ipv4, ipv6: plan.ipv6 },
+  };
 }
 
 async function chooseBackend(choice: 'auto' | Backend): Promise<Backend> {

@@ -86,15 +86,13 @@ export class PeerSets {
 /** Sorts addresses numerically within each family, so that output is stable and readable. */
 export function sortAddresses(list: string[]): string[] {
   const key = (s: string) => {
-    const [addr, prefix] = s.split('/');
-    if (!addr!.includes(':'))
-      return (
-        addr!
-          .split('.')
-          .map((p) => p.padStart(3, '0'))
-          .join('.') + `/${prefix ?? ''}`
-      );
-    return `~${addr}/${prefix ?? ''}`;
+    const [addr = '', prefix = ''] = s.split('/');
+    if (addr.includes(':')) return `~${addr}/${prefix}`;
+    const padded = addr
+      .split('.')
+      .map((p) => p.padStart(3, '0'))
+      .join('.');
+    return `${padded}/${prefix}`;
   };
   return [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

@@ -33,9 +33,9 @@ export function zodProblems(src: YamlSource, error: z.ZodError): Problem[] {
     }
     const actual = valueAt(src.data, path);
     let message = issue.message;
-    if (issue.code === 'invalid_type' && actual === undefined) {
+    if (actual === undefined) {
       message = 'required field is missing';
-    } else if (issue.code === 'invalid_type') {
+    } else if (issue.code === 'invalid_type' && /^Invalid input/.test(message)) {
       message = `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'object' ? 'a mapping' : issue.expected}, got ${typeName(actual)}`;
     } else if (/^Invalid input/.test(message)) {
       message = `${message.replace(/^Invalid input:?\s*/, '') || 'invalid value'}, got ${typeName(actual)}`;

@@ -1,0 +1,140 @@
+// A test peer that runs inside a network namespace (`ip netns exec NS node ns-peer.mjs`)
+// and takes JSON commands on stdin: listen on TCP/UDP ports (echo servers),
+// probe a port, hold a connection open and use it later. One line in, one line out.
+// Probes are bounded: every connect has a timeout well under a second.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import readline from 'node:readline';
+
+const servers = [];
+const held = new Map();
+let nextConn = 1;
+
+function reply(obj) {
+  process.stdout.write(`${JSON.stringify(obj)}\n`);
+}
+
+function listenTcp(port, host) {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer((sock) => {
+      sock.on('data', (d) => sock.write(d));
+      sock.on('error', () => {});
+    });
+    srv.on('error', reject);
+    srv.listen({ port, host, ipv6Only: false }, () => resolve('listening'));
+    servers.push(srv);
+  });
+}
+
+function listenUdp(port, host) {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket(host.includes(':') ? { type: 'udp6', ipv6Only: false } : 'udp4');
+    sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
+    sock.on('error', reject);
+    sock.bind(port, host, () => resolve('listening'));
+    servers.push(sock);
+  });
+}
+
+/** 'open', 'refused' (RST or ICMP unreachable) or 'timeout' (dropped). */
+function probeTcp(host, port, timeoutMs, keep) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      resolve({ state: 'timeout' });
+    }, timeoutMs);
+    sock.on('connect', () => {
+      clearTimeout(timer);
+      if (keep) {
+        const id = nextConn++;
+        held.set(id, sock);
+        resolve({ state: 'open', conn: id });
+      } else {
+        sock.destroy();
+        resolve({ state: 'open' });
+      }
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      resolve({
+        state:
+          e.code === 'ECONNREFUSED' ? 'refused' : e.code === 'EHOSTUNREACH' || e.code === 'ENETUNREACH' ? 'refused' : 'error',
+        code: e.code,
+      });
+    });
+  });
+}
+
+function probeUdp(host, port, timeoutMs) {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const timer = setTimeout(() => {
+      sock.close();
+      resolve({ state: 'timeout' });
+    }, timeoutMs);
+    sock.on('message', () => {
+      clearTimeout(timer);
+      sock.close();
+      resolve({ state: 'open' });
+    });
+    sock.on('error', (e) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve({ state: e.code === 'ECONNREFUSED' ? 'refused' : 'error', code: e.code });
+    });
+    sock.send('ping', port, host);
+  });
+}
+
+function useHeld(id, timeoutMs) {
+  const sock = held.get(id);
+  if (!sock || sock.destroyed) return Promise.resolve({ state: 'closed' });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sock.off('data', onData);
+      resolve({ state: 'timeout' });
+    }, timeoutMs);
+    function onData() {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      resolve({ state: 'echoed' });
+    }
+    sock.on('data', onData);
+    sock.write('still there?\n');
+  });
+}
+
+async function handle(m) {
+  switch (m.op) {
+    case 'listen':
+      return m.proto === 'udp' ? listenUdp(m.port, m.host ?? '::') : listenTcp(m.port, m.host ?? '::');
+    case 'probe':
+      return m.proto === 'udp'
+        ? probeUdp(m.host, m.port, m.timeoutMs ?? 400)
+        : probeTcp(m.host, m.port, m.timeoutMs ?? 400, m.keep);
+    case 'use':
+      return useHeld(m.conn, m.timeoutMs ?? 1000);
+    case 'close':
+      held.get(m.conn)?.destroy();
+      held.delete(m.conn);
+      return 'closed';
+    default:
+      throw new Error(`unknown op ${m.op}`);
+  }
+}
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  let m;
+  try {
+    m = JSON.parse(line);
+  } catch {
+    return;
+  }
+  handle(m).then(
+    (result) => reply({ id: m.id, ok: true, result }),
+    (err) => reply({ id: m.id, ok: false, error: String(err?.message ?? err) }),
+  );
+});
+process.stdin.on('end', () => process.exit(0));
+reply({ id: 0, ok: true, result: 'ready' });

@@ -1,0 +1,30 @@
+// The text `artesca-fw plan` prints: the three batches a fresh load would use.
+import { desiredHash, toDesired } from './desired.js';
+import { renderSets } from './render-ipset.js';
+import { renderFamily } from './render-iptables.js';
+import type { Ruleset } from './ruleset.js';
+
+export interface PlanText {
+  hash: string;
+  ipset: string;
+  ipv4: string;
+  ipv6: string;
+  text: string;
+}
+
+export function planText(rs: Ruleset): PlanText {
+  const hash = desiredHash(toDesired(rs));
+  const ipset = renderSets(rs.sets);
+  const ipv4 = renderFamily(rs.families.find((f) => f.family === 4)!);
+  const ipv6 = renderFamily(rs.families.find((f) => f.family === 6)!);
+  const text = [
+    `# artesca-fw plan for ${rs.node.name} (ruleset ${hash})`,
+    '# --- ipset: load with `ipset -exist restore` ---',
+    ipset.trimEnd(),
+    '# --- IPv4: load with `iptables-restore --noflush` ---',
+    ipv4.trimEnd(),
+    '# --- IPv6: load with `ip6tables-restore --noflush` ---',
+    ipv6.trimEnd(),
+  ].join('\n');
+  return { hash, ipset, ipv4, ipv6, text: `${text}\n` };
+}
