@@ -2,8 +2,10 @@
 // Exit codes (config.md): 0 success, 1 the config or the system refused, 2 usage.
 import { Command, CommanderError, Option } from 'commander';
 import { parseOverrides } from './agent/compile-node.js';
+import { runDaemon } from './agent/daemon.js';
 import { applyCommand, type CommandResult, checkCommand, flushCommand, planCommand } from './agent/oneshot.js';
 import { configPath } from './agent/sources.js';
+import { statusCommand } from './agent/status-client.js';
 import { AfwError, asAfwError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -86,6 +88,32 @@ export function buildProgram(): Command {
     .addOption(configOpt())
     .addOption(jsonOpt())
     .action((o: Common) => output(o, () => flushCommand(configPath(o.config))));
+
+  program
+    .command('run')
+    .description('the daemon: apply, then follow file and interface changes, repair drift, serve status (root)')
+    .addOption(configOpt())
+    .option('--state-dir <dir>', "the last-known-good ruleset's folder (default: stateDir from the config)")
+    .action(async (o: Common & { stateDir?: string }) => {
+      if (process.getuid?.() !== 0) throw new AfwError('AFW_NOT_ROOT', 'run changes the firewall and needs root (CAP_NET_ADMIN)');
+      const daemon = await runDaemon({ configFile: configPath(o.config), ...(o.stateDir ? { stateDir: o.stateDir } : {}) });
+      await new Promise<void>((resolve) => {
+        const done = (signal: string) => {
+          process.stderr.write(`artesca-fw: ${signal}: stopping, rules stay in force\n`);
+          void daemon.stop().then(resolve);
+        };
+        process.once('SIGTERM', () => done('SIGTERM'));
+        process.once('SIGINT', () => done('SIGINT'));
+      });
+    });
+
+  program
+    .command('status')
+    .description('ask the running agent and print a summary')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .option('--url <url>', 'the status server (default: status.listen of the config, or http://127.0.0.1:9900)')
+    .action((o: Common & { url?: string }) => output(o, () => statusCommand(configPath(o.config), o.url)));
 
   return program;
 }

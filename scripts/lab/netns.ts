@@ -113,6 +113,10 @@ export class Peer {
     return this.call({ op: 'use', conn }) as Promise<Probe>;
   }
 
+  http(url: string): Promise<{ status: number; body: string; contentType?: string }> {
+    return this.call({ op: 'http', url }) as Promise<{ status: number; body: string; contentType?: string }>;
+  }
+
   stop(): void {
     this.proc.stdin.end();
     this.proc.kill('SIGTERM');

@@ -105,6 +105,16 @@ function useHeld(id, timeoutMs) {
   });
 }
 
+/** GET on an HTTP server inside this namespace (the agent's status server on loopback). */
+async function httpGet(url, timeoutMs) {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.status, body: await res.text(), contentType: res.headers.get('content-type') };
+  } catch (e) {
+    return { status: 0, body: String(e?.message ?? e) };
+  }
+}
+
 async function handle(m) {
   switch (m.op) {
     case 'listen':
@@ -115,6 +125,8 @@ async function handle(m) {
         : probeTcp(m.host, m.port, m.timeoutMs ?? 400, m.keep);
     case 'use':
       return useHeld(m.conn, m.timeoutMs ?? 1000);
+    case 'http':
+      return httpGet(m.url, m.timeoutMs ?? 2000);
     case 'close':
       held.get(m.conn)?.destroy();
       held.delete(m.conn);

@@ -16,9 +16,21 @@ export interface ExecOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/**
+ * PIDs of the tools this process ran in the last seconds: the nft monitor
+ * names the writer of each change, and changes we made ourselves are not drift.
+ */
+export const recentChildPids = new Set<number>();
+const PID_MEMORY_MS = 10_000;
+
 export function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    if (child.pid !== undefined) {
+      const pid = child.pid;
+      recentChildPids.add(pid);
+      setTimeout(() => recentChildPids.delete(pid), PID_MEMORY_MS).unref();
+    }
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);

@@ -1,0 +1,143 @@
+// `artesca-fw run`: load the last-known-good ruleset, then the config; follow
+// file and interface changes, repair drift, serve status. Stopping leaves the
+// rules in force (fail closed); only `flush` removes them.
+import pino, { type Logger } from 'pino';
+import { readCounters } from '../dataplane/counters.js';
+import { asAfwError } from '../errors.js';
+import { Metrics, type PolicyCounter } from '../http/metrics.js';
+import { buildServer } from '../http/server.js';
+import { VERSION } from '../version.js';
+import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
+import { type Reason, Reconciler } from './reconciler.js';
+import { loadConfigOnly } from './sources.js';
+import { loadState } from './state-store.js';
+import { FileWatcher, InterfaceWatcher } from './watchers.js';
+
+export const DEFAULT_STATE_DIR = '/var/lib/artesca-fw';
+const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9900 };
+
+export interface DaemonOptions {
+  configFile: string;
+  /** Overrides the config's stateDir (and is used when the config cannot be read). */
+  stateDir?: string;
+  logger?: Logger;
+  drift?: Partial<DriftOptions>;
+}
+
+export function makeLogger(): Logger {
+  return pino({
+    base: { service: 'artesca-fw' },
+    level: process.env.ARTESCA_FW_LOG_LEVEL ?? 'info',
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Promise<void> }> {
+  const log = opts.logger ?? makeLogger();
+  const startedAt = new Date();
+  let heartbeat = Date.now();
+  const beat = setInterval(() => {
+    heartbeat = Date.now();
+  }, 1000);
+
+  let reconciler: Reconciler;
+  const metrics = new Metrics(async () => {
+    if (!reconciler.tools) return [];
+    const live = await readCounters(reconciler.tools);
+    const byPolicy = new Map<string, PolicyCounter>();
+    for (const c of live) {
+      const labels = reconciler.index.get(`${c.chain}/${c.hash}`);
+      if (!labels) continue;
+      const key = Object.values(labels).join('\0');
+      const entry = byPolicy.get(key) ?? { ...labels, packets: 0, bytes: 0 };
+      entry.packets += c.packets;
+      entry.bytes += c.bytes;
+      byPolicy.set(key, entry);
+    }
+    return [...byPolicy.values()];
+  });
+  reconciler = new Reconciler(opts.configFile, log, metrics);
+
+  // The config names the state dir and the status address; when it cannot be
+  // read, the defaults still let the agent protect the node and answer.
+  let stateDir = opts.stateDir ?? DEFAULT_STATE_DIR;
+  let listen = DEFAULT_LISTEN;
+  try {
+    const { config } = await loadConfigOnly(opts.configFile);
+    stateDir = opts.stateDir ?? config.stateDir;
+    listen = config.status;
+  } catch (err) {
+    log.warn(
+      { event: 'startup', err: asAfwError(err).lines() },
+      'config unreadable at start: using the default state dir and status address',
+    );
+  }
+
+  // 1. Protection before the config is used: the last-known-good ruleset.
+  try {
+    const state = await loadState(stateDir);
+    await reconciler.loadLastGood(state.desired, state.backend, state.savedAt);
+  } catch (err) {
+    const e = asAfwError(err);
+    if (e.code === 'AFW_STATE_MISSING') log.info({ event: 'startup', stateDir }, 'no last-known-good ruleset yet');
+    else log.warn({ event: 'startup', code: e.code, err: e.message }, 'last-known-good ruleset not loaded');
+  }
+
+  // 2. The status server answers from the start (readyz says why it is not ready yet).
+  const server = buildServer(
+    {
+      alive: () => Date.now() - heartbeat < 5000,
+      readiness: () => reconciler.readiness(),
+      status: () => ({
+        ...reconciler.status,
+        ready: reconciler.readiness(),
+        version: VERSION,
+        startedAt: startedAt.toISOString(),
+        pid: process.pid,
+      }),
+    },
+    metrics,
+  );
+  await server.listen({ host: listen.host, port: listen.port });
+  log.info({ event: 'startup', listen: `${listen.host}:${listen.port}`, version: VERSION }, 'status server listening');
+
+  // 3. The config, now.
+  await reconciler.request('startup');
+
+  const trigger = (reason: Reason) => {
+    void reconciler.request(reason).then(() => files.setFiles(reconciler.watched));
+  };
+  const files = new FileWatcher((file) => {
+    log.info({ event: 'file', file }, `changed: ${file}`);
+    trigger('file change');
+  });
+  await files.setFiles(reconciler.watched);
+  const ifaces = new InterfaceWatcher(() => {
+    log.info({ event: 'interfaces' }, 'interfaces or addresses changed');
+    trigger('interface change');
+  });
+  ifaces.start();
+  const drift = new DriftWatcher(reconciler, log, { ...DEFAULT_DRIFT, ...opts.drift });
+  drift.start();
+
+  const onHup = () => {
+    log.info({ event: 'signal', signal: 'SIGHUP' }, 'reload requested');
+    trigger('signal');
+  };
+  process.on('SIGHUP', onHup);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      process.off('SIGHUP', onHup);
+      clearInterval(beat);
+      ifaces.stop();
+      drift.stop();
+      await files.close();
+      await server.close();
+      log.info({ event: 'stop' }, 'stopped; the rules stay in force (artesca-fw flush removes them)');
+    })();
+    return stopping;
+  };
+  return { stop };
+}

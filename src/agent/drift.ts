@@ -1,0 +1,162 @@
+// Notices, within about a second, when someone else changes artesca-fw's
+// chains, jump rules or sets, cheaply even on a host with tens of thousands of
+// other rules:
+// - nft backend: `nft monitor` reports every ruleset change as it happens, with
+//   the writer's PID; a change by someone else that touches an AFW- chain, a
+//   built-in chain we hook, or a whole table triggers a read-back. Idle costs
+//   nothing.
+// - legacy backend (no change events): the tables are read every poll period.
+// - sets (no events either): `ipset -t list` (headers only) every second;
+//   a set missing or with the wrong member count triggers a read-back.
+// - a full read-back every few minutes as a safety net.
+import { type ChildProcess, spawn } from 'node:child_process';
+import readline from 'node:readline';
+import type { Logger } from 'pino';
+import { SET_PREFIX } from '../compile/ruleset.js';
+import { familyChange, setChange, setsUnchanged } from '../dataplane/changes.js';
+import { recentChildPids, run } from '../dataplane/exec.js';
+import { readLive } from '../dataplane/live.js';
+import type { Reconciler } from './reconciler.js';
+
+export interface DriftOptions {
+  setCheckMs: number;
+  legacyPollMs: number;
+  fullCheckMs: number;
+}
+
+export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1000, legacyPollMs: 1000, fullCheckMs: 300_000 };
+
+const RELEVANT = /^(add|insert|replace|delete|flush|destroy) (rule|chain|table|ruleset)/;
+const HOOKED = /\b(ip6?|inet) (mangle|filter)( (PREROUTING|INPUT|FORWARD|OUTPUT)\b|\s*$| \{)/;
+
+export class DriftWatcher {
+  private timers: NodeJS.Timeout[] = [];
+  private monitor: ChildProcess | null = null;
+  private stopped = false;
+  private checking = false;
+  private scheduled: NodeJS.Timeout | null = null;
+  /** Lines of the nft transaction being read (until its "# new generation" line). */
+  private batch: string[] = [];
+
+  constructor(
+    private readonly reconciler: Reconciler,
+    private readonly log: Logger,
+    private readonly opts: DriftOptions = DEFAULT_DRIFT,
+  ) {}
+
+  start(): void {
+    this.timers.push(setInterval(() => void this.checkSets(), this.opts.setCheckMs));
+    this.timers.push(setInterval(() => this.schedule('periodic read-back'), this.opts.fullCheckMs));
+    this.startMonitor();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    if (this.scheduled) clearTimeout(this.scheduled);
+    this.monitor?.kill('SIGTERM');
+  }
+
+  private startMonitor(): void {
+    if (this.stopped) return;
+    if (this.reconciler.tools?.backend === 'legacy') {
+      this.startPolling('legacy backend has no change events');
+      return;
+    }
+    const child = spawn('nft', ['monitor'], { shell: false, stdio: ['ignore', 'pipe', 'ignore'] });
+    this.monitor = child;
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      this.monitor = null;
+      this.startPolling(err.code === 'ENOENT' ? 'nft is not installed' : `nft monitor failed: ${err.message}`);
+    });
+    child.on('exit', () => {
+      if (this.monitor !== child || this.stopped) return;
+      this.monitor = null;
+      // It should not end; start it again, and read back in case something was missed.
+      setTimeout(() => this.startMonitor(), 1000).unref();
+      this.schedule('nft monitor restarted');
+    });
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onMonitorLine(line));
+  }
+
+  private polling = false;
+  private startPolling(why: string): void {
+    if (this.polling || this.stopped) return;
+    this.polling = true;
+    this.log.info(
+      { event: 'drift', mode: 'poll', why, everyMs: this.opts.legacyPollMs },
+      `drift: reading the tables every ${this.opts.legacyPollMs} ms (${why})`,
+    );
+    this.timers.push(setInterval(() => this.schedule('poll'), this.opts.legacyPollMs));
+  }
+
+  private onMonitorLine(line: string): void {
+    const gen = /^# new generation \d+ by process (\d+)/.exec(line);
+    if (gen) {
+      const pid = Number(gen[1]);
+      const lines = this.batch;
+      this.batch = [];
+      if (recentChildPids.has(pid)) return; // our own write
+      const touched = lines.find(
+        (l) => RELEVANT.test(l) && (l.includes('AFW-') || HOOKED.test(l) || / table /.test(l) || / ruleset/.test(l)),
+      );
+      if (touched) this.schedule(`changed by pid ${pid}: ${touched.slice(0, 120)}`);
+      return;
+    }
+    if (line.trim()) this.batch.push(line);
+  }
+
+  private async checkSets(): Promise<void> {
+    const desired = this.reconciler.desired;
+    if (!desired || this.checking || this.reconciler.busy) return;
+    const res = await run('ipset', ['-t', 'list']).catch(() => undefined);
+    if (res?.code !== 0) return;
+    const counts = new Map<string, number>();
+    let name = '';
+    for (const line of res.stdout.split('\n')) {
+      if (line.startsWith('Name: ')) name = line.slice(6).trim();
+      else if (line.startsWith('Number of entries: ') && name.startsWith(SET_PREFIX)) counts.set(name, Number(line.slice(19)));
+    }
+    const wrong = desired.sets.find((s) => counts.get(s.name) !== s.members.length);
+    if (wrong) this.schedule(`set ${wrong.name}: ${counts.get(wrong.name) ?? 'missing'} members, want ${wrong.members.length}`);
+  }
+
+  /** Coalesces triggers that come together into one read-back. */
+  schedule(why: string): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = setTimeout(() => {
+      this.scheduled = null;
+      void this.check(why);
+    }, 50);
+  }
+
+  private async check(why: string): Promise<void> {
+    const desired = this.reconciler.desired;
+    const tools = this.reconciler.tools;
+    if (!desired || !tools || this.checking) return;
+    if (this.reconciler.busy) {
+      // A reconcile is writing: look again once it is done.
+      setTimeout(() => this.schedule(why), 200).unref();
+      return;
+    }
+    this.checking = true;
+    try {
+      const live = await readLive(tools);
+      const rulesDiffer = desired.families.some(
+        (d) => familyChange(d, live.families.find((f) => f.family === d.family)!).batch !== '',
+      );
+      const setsDiffer = !setsUnchanged(setChange(desired.sets, live.sets));
+      if (rulesDiffer || setsDiffer) {
+        this.log.warn(
+          { event: 'drift', why, rules: rulesDiffer, sets: setsDiffer },
+          'drift: artesca-fw rules or sets changed by someone else',
+        );
+        await this.reconciler.request('drift');
+      }
+    } catch (err) {
+      this.log.error({ event: 'drift', err: (err as Error).message }, 'drift check failed');
+    } finally {
+      this.checking = false;
+    }
+  }
+}

@@ -1,0 +1,296 @@
+// The agent's one writer: compiles the node's desired ruleset and loads it.
+// Reconciles are serialized (one at a time, requests during one coalesce into
+// one more), and every outcome updates the status, the metrics and the log.
+import type { Logger } from 'pino';
+import { countRuleset } from '../compile/describe.js';
+import { type Desired, desiredHash } from '../compile/desired.js';
+import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
+import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
+import { applyDesired } from '../dataplane/apply.js';
+import { detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
+import { type AfwError, asAfwError } from '../errors.js';
+import type { Metrics } from '../http/metrics.js';
+import { compileNode } from './compile-node.js';
+import { saveState } from './state-store.js';
+
+export type Reason = 'startup' | 'file change' | 'interface change' | 'drift' | 'signal' | 'state' | 'retry';
+
+export interface ErrorView {
+  code: string;
+  message: string;
+  problems: string[];
+  at: string;
+}
+
+export interface AgentStatus {
+  node: { name: string; roles: string[] };
+  mode: string;
+  endpoints: Endpoint[];
+  unresolved: UnresolvedPlane[];
+  inventory: { file: string; nodes: number; loadedAt: string } | null;
+  ruleset: {
+    hash: string;
+    appliedAt: string;
+    rules: number;
+    rulesByFamily: Record<string, number>;
+    sets: number;
+    setMembers: number;
+    source: 'config' | 'last-known-good';
+  } | null;
+  backend: string | null;
+  lastError: ErrorView | null;
+  driftRepairs: number;
+  lastReconcile: { reason: Reason; result: string; at: string; durationMs: number } | null;
+}
+
+export class Reconciler {
+  readonly status: AgentStatus = {
+    node: { name: '', roles: [] },
+    mode: '',
+    endpoints: [],
+    unresolved: [],
+    inventory: null,
+    ruleset: null,
+    backend: null,
+    lastError: null,
+    driftRepairs: 0,
+    lastReconcile: null,
+  };
+  /** What was last loaded (drift is measured against it). */
+  desired: Desired | null = null;
+  ruleset: Ruleset | null = null;
+  index: Map<string, RuleLabels> = new Map();
+  tools: Tools | null = null;
+  /** Paths the file watcher must follow (config, inventory). */
+  watched: string[] = [];
+
+  private running: Promise<void> | null = null;
+  private pending: Reason | null = null;
+
+  constructor(
+    private readonly configFile: string,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+  ) {
+    this.watched = [configFile];
+  }
+
+  /** Ready: something loaded, no plane waiting for its interface, the last read validated. */
+  readiness(): { ready: boolean; reason: string } {
+    if (!this.status.ruleset) return { ready: false, reason: 'no ruleset loaded yet' };
+    if (this.status.lastError) return { ready: false, reason: `${this.status.lastError.code}: ${this.status.lastError.message}` };
+    if (this.status.ruleset.source !== 'config') return { ready: false, reason: 'running on the last-known-good ruleset' };
+    if (this.status.unresolved.length) {
+      return { ready: false, reason: `waiting for ${this.status.unresolved.map((u) => `${u.plane}: ${u.reason}`).join('; ')}` };
+    }
+    return { ready: true, reason: 'the desired ruleset is live' };
+  }
+
+  /** Loads the last-known-good ruleset (boot protection) before any config is read. */
+  async loadLastGood(desired: Desired, backend: string, savedAt: string): Promise<void> {
+    const tools = toolsFor(backend === 'legacy' ? 'legacy' : 'nft');
+    const started = performance.now();
+    const report = await applyDesired(desired, tools);
+    this.tools = tools;
+    this.desired = desired;
+    this.status.backend = tools.backend;
+    const rules = desired.families.reduce((s, f) => s + f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length, 0);
+    this.status.ruleset = {
+      hash: desiredHash(desired),
+      appliedAt: new Date().toISOString(),
+      rules,
+      rulesByFamily: Object.fromEntries(
+        desired.families.map((f) => [`ipv${f.family}`, f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length]),
+      ),
+      sets: desired.sets.length,
+      setMembers: desired.sets.reduce((s, x) => s + x.members.length, 0),
+      source: 'last-known-good',
+    };
+    this.log.info(
+      {
+        event: 'apply',
+        reason: 'state',
+        changed: report.changed,
+        durationMs: Math.round(performance.now() - started),
+        savedAt,
+        hash: this.status.ruleset.hash,
+      },
+      'loaded the last-known-good ruleset',
+    );
+  }
+
+  /** Requests a reconcile; resolves when one that started after the request has finished. */
+  request(reason: Reason): Promise<void> {
+    if (this.running) {
+      // The running loop picks this up when the current reconcile ends.
+      this.pending = this.pending ?? reason;
+      return this.running;
+    }
+    this.running = this.loop(reason).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async loop(first: Reason): Promise<void> {
+    let reason: Reason | null = first;
+    while (reason) {
+      await this.reconcile(reason);
+      reason = this.pending;
+      this.pending = null;
+    }
+  }
+
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
+  private async reconcile(reason: Reason): Promise<void> {
+    if (reason === 'drift' && this.desired && this.tools) return this.repair();
+    const started = performance.now();
+    const at = new Date().toISOString();
+    let node: Awaited<ReturnType<typeof compileNode>>;
+    try {
+      node = await compileNode(this.configFile);
+    } catch (err) {
+      const e = asAfwError(err);
+      this.recordError(e, at);
+      this.metrics.applies.inc({ result: 'invalid', reason });
+      this.metrics.configValid.set(0);
+      this.metrics.ready.set(0);
+      this.status.lastReconcile = { reason, result: 'invalid', at, durationMs: performance.now() - started };
+      this.log.error(
+        { event: 'apply', reason, result: 'invalid', code: e.code, problems: e.lines() },
+        `config refused, rules unchanged: ${e.lines()[0]}`,
+      );
+      return;
+    }
+    this.metrics.configValid.set(1);
+    const { config, inventory } = node.sources;
+    this.watched = [this.configFile, config.inventoryFile];
+    this.status.node = node.ruleset.node;
+    this.status.mode = config.mode;
+    this.status.endpoints = node.ruleset.endpoints;
+    this.status.unresolved = node.ruleset.unresolved;
+    this.status.inventory = { file: inventory.file, nodes: inventory.nodes.length, loadedAt: at };
+    this.metrics.inventoryNodes.set(inventory.nodes.length);
+    try {
+      if (!this.tools || config.backend !== 'auto') {
+        const detected = await detectBackend(config.backend);
+        this.tools = toolsFor(detected.backend);
+        this.log.info(
+          { event: 'backend', backend: detected.backend, why: detected.reason },
+          `iptables backend: ${detected.backend}`,
+        );
+      }
+      const tools = this.tools;
+      const report = await applyDesired(node.desired, tools);
+      const hash = desiredHash(node.desired);
+      if (report.changed || this.status.ruleset?.hash !== hash) {
+        await saveState(config.stateDir, node.ruleset.node.name, tools.backend, node.desired);
+      }
+      const counts = countRuleset(node.ruleset);
+      this.desired = node.desired;
+      this.ruleset = node.ruleset;
+      this.index = ruleIndex(node.ruleset);
+      this.status.backend = tools.backend;
+      if (
+        report.changed ||
+        !this.status.ruleset ||
+        this.status.ruleset.hash !== hash ||
+        this.status.ruleset.source !== 'config'
+      ) {
+        this.status.ruleset = { hash, appliedAt: at, ...counts, source: 'config' };
+        this.metrics.lastApply.set(Date.now() / 1000);
+      }
+      this.status.lastError = null;
+      const result = report.changed ? 'applied' : 'noop';
+      this.metrics.applies.inc({ result, reason });
+      if (report.changed) this.metrics.applyDuration.observe(report.durationMs / 1000);
+      this.metrics.rules.set({ family: 'ipv4' }, counts.rulesByFamily.ipv4 ?? 0);
+      this.metrics.rules.set({ family: 'ipv6' }, counts.rulesByFamily.ipv6 ?? 0);
+      this.metrics.sets.set(counts.sets);
+      this.metrics.setMembers.reset();
+      for (const s of node.ruleset.sets) this.metrics.setMembers.set({ set: s.name }, s.members.length);
+      const durationMs = performance.now() - started;
+      this.status.lastReconcile = { reason, result, at, durationMs };
+      this.metrics.ready.set(this.readiness().ready ? 1 : 0);
+      const fields = {
+        event: 'apply',
+        reason,
+        result,
+        hash,
+        durationMs: Math.round(durationMs * 10) / 10,
+        loadMs: Math.round(report.durationMs * 10) / 10,
+        rules: counts.rules,
+        sets: counts.sets,
+        chainsRewritten: report.chainsRewritten,
+        setsUpdated: report.setsUpdated,
+        unresolved: node.ruleset.unresolved,
+      };
+      if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
+      else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
+    } catch (err) {
+      const e = asAfwError(err);
+      this.recordError(e, at);
+      this.metrics.applies.inc({ result: 'error', reason });
+      this.metrics.ready.set(0);
+      this.status.lastReconcile = { reason, result: 'error', at, durationMs: performance.now() - started };
+      this.log.error(
+        { event: 'apply', reason, result: 'error', code: e.code, step: e.step },
+        `load failed, previous rules in force: ${e.message}`,
+      );
+    }
+  }
+
+  /**
+   * Drift repair puts back what was last loaded, without reading the config:
+   * someone else's change to our rules is undone even while the config is
+   * broken.
+   */
+  private async repair(): Promise<void> {
+    const at = new Date().toISOString();
+    const started = performance.now();
+    try {
+      const report = await applyDesired(this.desired!, this.tools!);
+      if (report.changed) {
+        this.status.driftRepairs++;
+        this.metrics.driftRepairs.inc();
+        this.metrics.applies.inc({ result: 'applied', reason: 'drift' });
+        this.metrics.applyDuration.observe(report.durationMs / 1000);
+        this.log.warn(
+          {
+            event: 'apply',
+            reason: 'drift',
+            result: 'repaired',
+            durationMs: Math.round(report.durationMs * 10) / 10,
+            chainsRewritten: report.chainsRewritten,
+            hooksInserted: report.hooksInserted,
+            hooksDeleted: report.hooksDeleted,
+            setsCreated: report.setsCreated,
+            setsUpdated: report.setsUpdated,
+          },
+          'repaired a change made by someone else to artesca-fw rules or sets',
+        );
+      }
+      this.status.lastReconcile = {
+        reason: 'drift',
+        result: report.changed ? 'repaired' : 'noop',
+        at,
+        durationMs: performance.now() - started,
+      };
+    } catch (err) {
+      const e = asAfwError(err);
+      this.recordError(e, at);
+      this.metrics.applies.inc({ result: 'error', reason: 'drift' });
+      this.log.error(
+        { event: 'apply', reason: 'drift', result: 'error', code: e.code, step: e.step },
+        `drift repair failed: ${e.message}`,
+      );
+    }
+  }
+
+  private recordError(e: AfwError, at: string): void {
+    this.status.lastError = { code: e.code, message: e.message, problems: e.lines(), at };
+  }
+}

@@ -1,0 +1,54 @@
+// `artesca-fw status`: asks a running agent and prints a summary.
+import { AfwError } from '../errors.js';
+import type { CommandResult } from './oneshot.js';
+import type { AgentStatus } from './reconciler.js';
+import { loadConfigOnly } from './sources.js';
+
+type Status = AgentStatus & { ready: { ready: boolean; reason: string }; version: string; startedAt: string };
+
+export async function statusUrl(configFile: string, explicit?: string): Promise<string> {
+  if (explicit) return explicit.replace(/\/+$/, '');
+  try {
+    const { host, port } = (await loadConfigOnly(configFile)).config.status;
+    return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  } catch {
+    return 'http://127.0.0.1:9900';
+  }
+}
+
+export function formatStatus(s: Status): string {
+  const lines: string[] = [];
+  lines.push(
+    `${s.node.name || '(unknown node)'} [${s.node.roles.join(', ') || 'no role'}]  mode ${s.mode || '?'}  backend ${s.backend ?? '?'}  ${s.ready.ready ? 'READY' : `NOT READY: ${s.ready.reason}`}`,
+  );
+  for (const e of s.endpoints)
+    lines.push(`  endpoint ${e.id}: ${e.planes.join('+')} on ${e.interface} (${e.addresses.join(', ') || 'no address'})`);
+  for (const u of s.unresolved) lines.push(`  waiting: ${u.plane}: ${u.reason}`);
+  if (s.ruleset) {
+    lines.push(
+      `  ruleset ${s.ruleset.hash} (${s.ruleset.source}) applied ${s.ruleset.appliedAt}: ${s.ruleset.rules} rules, ${s.ruleset.sets} sets, ${s.ruleset.setMembers} set members`,
+    );
+  } else lines.push('  no ruleset loaded');
+  if (s.inventory) lines.push(`  inventory ${s.inventory.file}: ${s.inventory.nodes} nodes, read ${s.inventory.loadedAt}`);
+  lines.push(
+    `  drift repairs ${s.driftRepairs}; last reconcile: ${s.lastReconcile ? `${s.lastReconcile.result} (${s.lastReconcile.reason}) at ${s.lastReconcile.at}` : 'none'}`,
+  );
+  if (s.lastError) {
+    lines.push(`  last error ${s.lastError.code} at ${s.lastError.at}:`);
+    for (const p of s.lastError.problems) lines.push(`    ${p}`);
+  }
+  lines.push(`  artesca-fw ${s.version}, running since ${s.startedAt}`);
+  return lines.join('\n');
+}
+
+export async function statusCommand(configFile: string, url?: string): Promise<CommandResult> {
+  const base = await statusUrl(configFile, url);
+  let body: Status;
+  try {
+    const res = await fetch(`${base}/status`, { signal: AbortSignal.timeout(3000) });
+    body = (await res.json()) as Status;
+  } catch (err) {
+    throw new AfwError('AFW_DAEMON_UNREACHABLE', `no agent answers at ${base}/status: ${(err as Error).message}`, { cause: err });
+  }
+  return { text: formatStatus(body), data: body as unknown as Record<string, unknown> };
+}

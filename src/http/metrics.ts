@@ -1,0 +1,105 @@
+// The Prometheus metrics of the agent, on a registry of its own (prom-client
+// does the exposition). Per-policy packet counters are read from the live rules
+// at scrape time, through a collect callback.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface PolicyCounter {
+  policy: string;
+  endpoint: string;
+  direction: string;
+  /** allow, deny, log, base, failsafe, default-deny, audit. */
+  decision: string;
+  family: string;
+  packets: number;
+  bytes: number;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly applies = new Counter({
+    name: 'artesca_fw_applies_total',
+    help: 'Reconciles by result: applied (something written), noop (nothing to write), invalid (config refused), error (load failed)',
+    labelNames: ['result', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly applyDuration = new Histogram({
+    name: 'artesca_fw_apply_duration_seconds',
+    help: 'Duration of a reconcile that wrote to the kernel',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly driftRepairs = new Counter({
+    name: 'artesca_fw_drift_repairs_total',
+    help: 'Times a change made by someone else to artesca-fw rules, jumps or sets was repaired',
+    registers: [this.registry],
+  });
+  readonly rules = new Gauge({
+    name: 'artesca_fw_rules',
+    help: 'Rules loaded, per address family',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+  readonly setMembers = new Gauge({
+    name: 'artesca_fw_set_members',
+    help: 'Members of each artesca-fw ipset',
+    labelNames: ['set'] as const,
+    registers: [this.registry],
+  });
+  readonly sets = new Gauge({ name: 'artesca_fw_sets', help: 'ipsets loaded', registers: [this.registry] });
+  readonly inventoryNodes = new Gauge({
+    name: 'artesca_fw_inventory_nodes',
+    help: 'Nodes in the inventory',
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: 'artesca_fw_ready',
+    help: '1 when the desired ruleset is live and matches',
+    registers: [this.registry],
+  });
+  readonly configValid = new Gauge({
+    name: 'artesca_fw_config_valid',
+    help: '1 when the last read of config and inventory validated',
+    registers: [this.registry],
+  });
+  readonly lastApply = new Gauge({
+    name: 'artesca_fw_last_apply_timestamp_seconds',
+    help: 'When the ruleset was last written',
+    registers: [this.registry],
+  });
+
+  constructor(readCounters: () => Promise<PolicyCounter[]>) {
+    const labelNames = ['policy', 'endpoint', 'direction', 'decision', 'family'] as const;
+    const packets = new Gauge({
+      name: 'artesca_fw_policy_packets',
+      help: 'Packets matched by the rules of each policy decision (read from the live rule counters)',
+      labelNames,
+      registers: [this.registry],
+      async collect() {
+        await fill(this, bytes, readCounters);
+      },
+    });
+    const bytes = new Gauge({
+      name: 'artesca_fw_policy_bytes',
+      help: 'Bytes matched by the rules of each policy decision (read from the live rule counters)',
+      labelNames,
+      registers: [this.registry],
+    });
+    void packets;
+  }
+}
+
+async function fill(packets: Gauge<string>, bytes: Gauge<string>, read: () => Promise<PolicyCounter[]>): Promise<void> {
+  packets.reset();
+  bytes.reset();
+  let counters: PolicyCounter[];
+  try {
+    counters = await read();
+  } catch {
+    return; // a failed read leaves the series empty rather than failing the scrape
+  }
+  for (const c of counters) {
+    const labels = { policy: c.policy, endpoint: c.endpoint, direction: c.direction, decision: c.decision, family: c.family };
+    packets.inc(labels, c.packets);
+    bytes.inc(labels, c.bytes);
+  }
+}
