@@ -1,4 +1,4 @@
-// Notices, within about a second, when someone else changes artesca-fw's
+// Notices, within 2 seconds, when someone else changes artesca-fw's
 // chains, jump rules or sets, cheaply even on a host with tens of thousands of
 // other rules:
 // - nft backend: `nft monitor` reports every ruleset change as it happens, with
@@ -6,7 +6,7 @@
 //   built-in chain we hook, or a whole table triggers a read-back. Idle costs
 //   nothing.
 // - legacy backend (no change events): the tables are read every poll period.
-// - sets (no events either): `ipset -t list` (headers only) every second;
+// - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
 //   a set missing or with the wrong member count triggers a read-back.
 // - a full read-back every few minutes as a safety net.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -24,7 +24,7 @@ export interface DriftOptions {
   fullCheckMs: number;
 }
 
-export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1000, legacyPollMs: 1000, fullCheckMs: 300_000 };
+export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1500, legacyPollMs: 1000, fullCheckMs: 300_000 };
 
 const RELEVANT = /^(add|insert|replace|delete|flush|destroy) (rule|chain|table|ruleset)/;
 const HOOKED = /\b(ip6?|inet) (mangle|filter)( (PREROUTING|INPUT|FORWARD|OUTPUT)\b|\s*$| \{)/;

@@ -1,0 +1,90 @@
+// The pure diff between desired and live: what a reconcile would write.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { toDesired } from '../../src/compile/desired.js';
+import { familyChange, setChange } from '../../src/dataplane/changes.js';
+import { parseIpsetSave, parseSave } from '../../src/dataplane/live.js';
+import { VERSION } from '../../src/version.js';
+import { compileTexts, iface } from '../helpers/compile.js';
+import { BASE_CONFIG, BASE_INVENTORY } from '../helpers/fixtures.js';
+
+const rs = compileTexts(BASE_CONFIG, BASE_INVENTORY, [iface('cp0', '10.100.0.1'), iface('wp0', '10.200.0.1')]);
+const desired = toDesired(rs);
+const v4 = desired.families.find((f) => f.family === 4)!;
+
+/** What iptables-save would print after a fresh load of `d` (plus foreign lines). */
+function saveText(d: typeof v4, extra: { mangleFirst?: string[]; filterFirst?: string[] } = {}): string {
+  const out: string[] = [];
+  for (const table of ['mangle', 'filter'] as const) {
+    out.push(`*${table}`, ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]');
+    for (const c of d.chains.filter((c) => c.table === table)) out.push(`:${c.name} - [0:0]`);
+    for (const l of (table === 'mangle' ? extra.mangleFirst : extra.filterFirst) ?? []) out.push(l);
+    for (const h of d.hooks.filter((h) => h.table === table)) out.push(`-A ${h.builtin} ${h.spec}`);
+    for (const c of d.chains.filter((c) => c.table === table)) for (const s of c.specs) out.push(`-A ${c.name} ${s}`);
+    out.push('COMMIT');
+  }
+  return out.join('\n');
+}
+
+describe('familyChange', () => {
+  it('writes nothing when live equals desired', () => {
+    expect(familyChange(v4, parseSave(saveText(v4), 4)).batch).toBe('');
+  });
+
+  it('writes everything on an empty host: chains, rules and jumps at position 1', () => {
+    const c = familyChange(v4, parseSave('*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n', 4));
+    expect(c.batch).toContain(':AFW-CP-IN - [0:0]');
+    expect(c.batch).toContain('-I PREROUTING 1 -m comment --comment "artesca-fw: ingress policy" -j AFW-PREROUTING');
+    expect(c.batch).toContain('-I OUTPUT 1 ');
+    expect(c.batch).not.toMatch(/^-F /m);
+  });
+
+  it('rewrites only the chain that differs', () => {
+    const live = parseSave(saveText(v4).replace(/^-A AFW-CP-IN .*kube-apiserver.*$/m, ''), 4);
+    const c = familyChange(v4, live);
+    expect(c.tables.flatMap((t) => t.rewritten)).toEqual(['AFW-CP-IN']);
+    expect(c.batch).not.toContain(':AFW-WP-IN ');
+  });
+
+  it('moves a jump another tool pushed down back to the top, and removes duplicates, highest position first', () => {
+    const hook = v4.hooks.find((h) => h.builtin === 'PREROUTING')!;
+    const text = saveText(v4, { mangleFirst: ['-A PREROUTING -j cali-PREROUTING', `-A PREROUTING ${hook.spec}`] });
+    const c = familyChange(v4, parseSave(text, 4));
+    const lines = c.batch.split('\n').filter((l) => /^-[DI] PREROUTING/.test(l));
+    expect(lines).toEqual(['-D PREROUTING 3', '-D PREROUTING 2', `-I PREROUTING 1 ${hook.spec}`]);
+  });
+
+  it('removes chains no longer wanted, after the rules that jump to them', () => {
+    const text = saveText(v4).replace(
+      'COMMIT',
+      ':AFW-OLD-IN - [0:0]\n-A AFW-OLD-IN -j RETURN\n-A PREROUTING -j AFW-OLD-IN\nCOMMIT',
+    );
+    const c = familyChange(v4, parseSave(text, 4));
+    expect(c.batch).toMatch(/:AFW-OLD-IN - \[0:0\][\s\S]*-D PREROUTING 2[\s\S]*-X AFW-OLD-IN/);
+  });
+});
+
+describe('setChange', () => {
+  const live = parseIpsetSave(
+    [
+      'create afw4-cp-all hash:ip family inet hashsize 1024 maxelem 65536',
+      'add afw4-cp-all 10.100.0.1',
+      'create afw4-gone hash:ip family inet hashsize 1024 maxelem 65536',
+      'create afw4-cp-et-swp hash:ip family inet hashsize 1024 maxelem 65536',
+      'create other hash:ip family inet',
+    ].join('\n'),
+  );
+  it("sorts sets into created, updated, stale and leftovers, ignoring other tools' sets", () => {
+    const c = setChange(desired.sets, live);
+    expect(c.updated.map((s) => s.name)).toEqual(['afw4-cp-all']);
+    expect(c.created.map((s) => s.name)).toContain('afw4-cp-et');
+    expect(c.stale).toEqual(['afw4-gone']);
+    expect(c.leftovers).toEqual(['afw4-cp-et-swp']);
+    expect([...live.keys()]).not.toContain('other');
+  });
+});
+
+it('VERSION matches package.json', () => {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  expect(VERSION).toBe(pkg.version);
+});
