@@ -1,11 +1,25 @@
 // The command line: parses arguments, runs a command, prints, exits.
 // Exit codes (config.md): 0 success, 1 the config or the system refused, 2 usage.
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { parseOverrides } from './agent/compile-node.js';
+import { rollbackWatch } from './agent/confirm.js';
 import { runDaemon } from './agent/daemon.js';
-import { applyCommand, type CommandResult, checkCommand, flushCommand, planCommand } from './agent/oneshot.js';
+import {
+  applyCommand,
+  type CommandResult,
+  checkCommand,
+  confirmCommand,
+  diffCommand,
+  explainCommand,
+  flushCommand,
+  planCommand,
+} from './agent/oneshot.js';
 import { configPath } from './agent/sources.js';
 import { statusCommand } from './agent/status-client.js';
+import type { PacketQuery } from './compile/explain.js';
+import { parseAddress } from './config/addresses.js';
+import type { Plane } from './config/model.js';
+import { parseProtocol } from './config/validate-policy.js';
 import { AfwError, asAfwError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -74,12 +88,92 @@ export function buildProgram(): Command {
     .addOption(configOpt())
     .addOption(jsonOpt())
     .option('--from-state [dir]', 'load the last-known-good ruleset from the state dir, reading no config')
-    .action((o: Common & { fromState?: string | true }) =>
+    .option(
+      '--confirm <seconds>',
+      'trial: roll back to the previous ruleset unless "artesca-fw confirm" runs within SECONDS',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 86400) throw new InvalidArgumentError('a whole number of seconds, 1-86400');
+        return n;
+      },
+    )
+    .action((o: Common & { fromState?: string | true; confirm?: number }) =>
       output(o, () =>
         applyCommand(configPath(o.config), {
           ...(o.fromState !== undefined ? { fromState: o.fromState === true ? '/var/lib/artesca-fw' : o.fromState } : {}),
+          ...(o.confirm !== undefined ? { confirmSeconds: o.confirm } : {}),
         }),
       ),
+    );
+
+  program
+    .command('confirm')
+    .description('keep the ruleset loaded by "apply --confirm" (root)')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .option('--state-dir <dir>', 'the state dir (default: stateDir from the config)')
+    .action((o: Common & { stateDir?: string }) => output(o, () => confirmCommand(configPath(o.config), o.stateDir)));
+
+  program
+    .command('rollback-watch', { hidden: true })
+    .requiredOption('--state-dir <dir>')
+    .action(async (o: { stateDir: string }) => {
+      await rollbackWatch(o.stateDir);
+    });
+
+  program
+    .command('diff')
+    .description('compare the desired ruleset with what is live; exit 0 when equal, 1 when not (root)')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .action(async (o: Common) => {
+      let equal = true;
+      await output(o, async () => {
+        const r = await diffCommand(configPath(o.config));
+        equal = r.equal;
+        return r;
+      });
+      if (!equal && !process.exitCode) process.exitCode = 1;
+    });
+
+  program
+    .command('explain')
+    .description('which rule decides a new packet, evaluated on the compiled ruleset')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .addOption(ifaceOpt())
+    .requiredOption('--from <ip>', 'source address')
+    .requiredOption('--to <ip>', 'destination address')
+    .option('--proto <protocol>', 'tcp, udp, icmp, icmpv6, vrrp, ipip or a number', 'tcp')
+    .option('--port <port>', 'destination port (tcp, udp)')
+    .option('--icmp-type <type>', 'ICMP type (default: echo request)')
+    .addOption(
+      new Option('--direction <direction>', 'ingress (to this node) or egress (from it)')
+        .choices(['ingress', 'egress'])
+        .default('ingress'),
+    )
+    .addOption(
+      new Option('--plane <plane>', 'the plane interface to evaluate on (default: found by address)').choices([
+        'controlPlane',
+        'workloadPlane',
+      ]),
+    )
+    .action(
+      (
+        o: Common & {
+          from: string;
+          to: string;
+          proto: string;
+          port?: string;
+          icmpType?: string;
+          direction: 'ingress' | 'egress';
+          plane?: Plane;
+        },
+      ) =>
+        output(o, async () => {
+          const q = explainQuery(o);
+          return explainCommand(configPath(o.config), q.query, q.protoName, parseOverrides(o.iface));
+        }),
     );
 
   program
@@ -116,6 +210,43 @@ export function buildProgram(): Command {
     .action((o: Common & { url?: string }) => output(o, () => statusCommand(configPath(o.config), o.url)));
 
   return program;
+}
+
+function explainQuery(o: {
+  from: string;
+  to: string;
+  proto: string;
+  port?: string;
+  icmpType?: string;
+  direction: 'ingress' | 'egress';
+  plane?: Plane;
+}) {
+  const usage = (m: string) => new AfwError('AFW_USAGE', m);
+  for (const [flag, v] of [
+    ['--from', o.from],
+    ['--to', o.to],
+  ] as const) {
+    if (!parseAddress(v)) throw usage(`${flag} ${v}: not an IP address`);
+  }
+  let proto: ReturnType<typeof parseProtocol>;
+  proto = parseProtocol(/^\d+$/.test(o.proto) ? Number(o.proto) : o.proto, ['--proto'], (_p, m) => {
+    throw usage(`--proto: ${m}`);
+  });
+  const query: PacketQuery = {
+    from: parseAddress(o.from)!.text,
+    to: parseAddress(o.to)!.text,
+    protocol: proto?.number ?? 0,
+    direction: o.direction,
+  };
+  if (o.plane) query.plane = o.plane;
+  if (o.port !== undefined) {
+    if (!/^\d+$/.test(o.port) || Number(o.port) < 1 || Number(o.port) > 65535) throw usage(`--port ${o.port}: 1-65535`);
+    query.port = Number(o.port);
+  } else if (proto && (proto.number === 6 || proto.number === 17)) throw usage('--port is needed with tcp and udp');
+  if (proto && (proto.number === 1 || proto.number === 58)) {
+    query.icmpType = o.icmpType !== undefined ? Number(o.icmpType) : proto.number === 1 ? 8 : 128;
+  }
+  return { query, protoName: proto?.name ?? 'all' };
 }
 
 export async function main(argv: string[]): Promise<void> {

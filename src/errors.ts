@@ -20,6 +20,7 @@ export const ERRORS = {
   AFW_STATE_MISSING: { exit: 1, what: 'there is no last-known-good ruleset in the state dir' },
   AFW_STATE_CORRUPT: { exit: 1, what: 'the last-known-good ruleset cannot be read' },
   AFW_STATE_WRITE: { exit: 1, what: 'the state dir cannot be written' },
+  AFW_NOT_CONFIRMED: { exit: 1, what: 'a trial ruleset (apply --confirm) was not confirmed and was rolled back' },
   AFW_DAEMON_UNREACHABLE: { exit: 1, what: 'the running agent does not answer' },
   AFW_INTERNAL: { exit: 1, what: 'a bug in artesca-fw' },
 } as const;

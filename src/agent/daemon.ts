@@ -41,7 +41,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }, 1000);
 
   let reconciler: Reconciler;
-  const metrics = new Metrics(async () => {
+  const policyCounters = async (): Promise<PolicyCounter[]> => {
     if (!reconciler.tools) return [];
     const live = await readCounters(reconciler.tools);
     const byPolicy = new Map<string, PolicyCounter>();
@@ -55,8 +55,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       byPolicy.set(key, entry);
     }
     return [...byPolicy.values()];
-  });
-  reconciler = new Reconciler(opts.configFile, log, metrics);
+  };
+  const metrics = new Metrics(policyCounters);
 
   // The config names the state dir and the status address; when it cannot be
   // read, the defaults still let the agent protect the node and answer.
@@ -72,6 +72,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       'config unreadable at start: using the default state dir and status address',
     );
   }
+  reconciler = new Reconciler(opts.configFile, stateDir, log, metrics);
 
   // 1. Protection before the config is used: the last-known-good ruleset.
   try {
@@ -88,13 +89,32 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     {
       alive: () => Date.now() - heartbeat < 5000,
       readiness: () => reconciler.readiness(),
-      status: () => ({
-        ...reconciler.status,
-        ready: reconciler.readiness(),
-        version: VERSION,
-        startedAt: startedAt.toISOString(),
-        pid: process.pid,
-      }),
+      status: async () => {
+        // What was denied (enforce) or would have been (audit), per endpoint,
+        // direction and deciding policy, from the live rule counters.
+        const denied = (await policyCounters().catch(() => []))
+          .filter((c) => c.decision === 'deny' || c.decision === 'audit')
+          .map(({ policy, endpoint, direction, family, packets, bytes }) => ({
+            endpoint,
+            direction,
+            policy,
+            family,
+            packets,
+            bytes,
+          }));
+        return {
+          ...reconciler.status,
+          ready: reconciler.readiness(),
+          denied: {
+            wouldOnly: reconciler.status.mode === 'audit',
+            byDecision: denied,
+            packets: denied.reduce((s, d) => s + d.packets, 0),
+          },
+          version: VERSION,
+          startedAt: startedAt.toISOString(),
+          pid: process.pid,
+        };
+      },
     },
     metrics,
   );

@@ -134,6 +134,7 @@ export class DriftWatcher {
     const desired = this.reconciler.desired;
     const tools = this.reconciler.tools;
     if (!desired || !tools || this.checking) return;
+    if (this.reconciler.status.pendingConfirmation) return; // an apply --confirm trial owns the rules
     if (this.reconciler.busy) {
       // A reconcile is writing: look again once it is done.
       setTimeout(() => this.schedule(why), 200).unref();

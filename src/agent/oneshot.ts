@@ -1,14 +1,28 @@
 // The one-shot commands (check, plan, apply, flush): each returns the data it
 // produced and the text to print; the CLI only prints.
+
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { countRuleset, describeRuleset } from '../compile/describe.js';
 import { desiredHash } from '../compile/desired.js';
+import { explain, formatExplanation, type PacketQuery } from '../compile/explain.js';
 import { planText } from '../compile/plan-text.js';
 import type { InterfaceOverrides } from '../compile/resolve.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { type Backend, detectBackend, toolsFor } from '../dataplane/backend.js';
+import { diffFamily, diffSets } from '../dataplane/diff-report.js';
 import { flushAll } from '../dataplane/flush.js';
+import { readLive } from '../dataplane/live.js';
 import { AfwError } from '../errors.js';
 import { compileNode, requireResolved } from './compile-node.js';
+import {
+  clearRolledBack,
+  confirmPending,
+  PENDING_FILE,
+  snapshotAsDesired,
+  spawnRollbackWatcher,
+  writePending,
+} from './confirm.js';
 import { loadConfigOnly } from './sources.js';
 import { loadState, saveState } from './state-store.js';
 
@@ -63,7 +77,10 @@ async function chooseBackend(choice: 'auto' | Backend): Promise<Backend> {
   return (await detectBackend(choice)).backend;
 }
 
-export async function applyCommand(configFile: string, opts: { fromState?: string }): Promise<CommandResult> {
+export async function applyCommand(
+  configFile: string,
+  opts: { fromState?: string; confirmSeconds?: number },
+): Promise<CommandResult> {
   requireRoot('apply');
   if (opts.fromState !== undefined) {
     const state = await loadState(opts.fromState);
@@ -76,15 +93,103 @@ export async function applyCommand(configFile: string, opts: { fromState?: strin
   }
   const node = await compileNode(configFile);
   requireResolved(node);
+  const { stateDir } = node.sources.config;
   const tools = toolsFor(await chooseBackend(node.sources.config.backend));
-  const report = await applyDesired(node.desired, tools);
   const hash = desiredHash(node.desired);
-  await saveState(node.sources.config.stateDir, node.ruleset.node.name, tools.backend, node.desired);
   const counts = countRuleset(node.ruleset);
+  if (opts.confirmSeconds !== undefined) {
+    // Record what is live first: if anything goes wrong from here on, that is what comes back.
+    const previous = snapshotAsDesired(await readLive(tools));
+    const now = Date.now();
+    const pending = {
+      createdAt: new Date(now).toISOString(),
+      deadline: new Date(now + opts.confirmSeconds * 1000).toISOString(),
+      node: node.ruleset.node.name,
+      backend: tools.backend,
+      tentativeHash: hash,
+      tentative: node.desired,
+      previousHash: desiredHash(previous),
+      previous,
+    };
+    await writePending(stateDir, pending);
+    let report: Awaited<ReturnType<typeof applyDesired>>;
+    try {
+      report = await applyDesired(node.desired, tools);
+    } catch (err) {
+      await rm(path.join(stateDir, PENDING_FILE), { force: true });
+      throw err;
+    }
+    spawnRollbackWatcher(stateDir);
+    return {
+      text: `applied ruleset ${hash} (${counts.rules} rules, ${counts.sets} sets) on trial: run "artesca-fw confirm" before ${pending.deadline} (${opts.confirmSeconds} s), or the previous ruleset ${pending.previousHash} comes back`,
+      data: { ok: true, hash, counts, pending: { deadline: pending.deadline, previousHash: pending.previousHash }, ...report },
+    };
+  }
+  const report = await applyDesired(node.desired, tools);
+  await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);
+  // An explicit apply settles any earlier trial.
+  await rm(path.join(stateDir, PENDING_FILE), { force: true });
+  await clearRolledBack(stateDir);
   const what = report.changed
     ? `applied ruleset ${hash} (${counts.rules} rules, ${counts.sets} sets) on iptables-${tools.backend} in ${report.durationMs.toFixed(0)} ms`
     : `no change: ruleset ${hash} is already live on iptables-${tools.backend} (nothing written)`;
   return { text: what, data: { ok: true, hash, counts, ...report } };
+}
+
+export async function confirmCommand(configFile: string, stateDirOverride?: string): Promise<CommandResult> {
+  requireRoot('confirm');
+  const stateDir = stateDirOverride ?? (await loadConfigOnly(configFile)).config.stateDir;
+  const p = await confirmPending(stateDir);
+  return {
+    text: `confirmed: ruleset ${p.tentativeHash} stays, and is now the last-known-good ruleset`,
+    data: { ok: true, hash: p.tentativeHash },
+  };
+}
+
+export async function diffCommand(configFile: string): Promise<CommandResult & { equal: boolean }> {
+  requireRoot('diff');
+  const node = await compileNode(configFile);
+  requireResolved(node);
+  const tools = toolsFor(await chooseBackend(node.sources.config.backend));
+  const live = await readLive(tools);
+  const lines = [
+    ...node.desired.families.flatMap((d) => diffFamily(d, live.families.find((f) => f.family === d.family)!)),
+    ...diffSets(node.desired.sets, live.sets),
+  ];
+  const text = lines.length
+    ? lines.map((l) => `${l.kind.padEnd(14)} ${l.where}: ${l.text}`).join('\n')
+    : `live equals desired: ruleset ${desiredHash(node.desired)} on iptables-${tools.backend}`;
+  return {
+    text,
+    data: { equal: lines.length === 0, differences: lines, hash: desiredHash(node.desired) },
+    equal: lines.length === 0,
+  };
+}
+
+export async function explainCommand(
+  configFile: string,
+  q: PacketQuery,
+  protoName: string,
+  overrides: InterfaceOverrides,
+): Promise<CommandResult> {
+  const node = await compileNode(configFile, { overrides });
+  const e = explain(node.ruleset, q);
+  const text = formatExplanation(q, e, protoName);
+  return {
+    text,
+    data: {
+      verdict: e.verdict,
+      audit: e.audit,
+      endpoint: e.endpoint,
+      interface: e.interface,
+      chain: e.chain,
+      position: e.position,
+      reason: e.reason,
+      origin: e.rule?.origin,
+      logged: e.logged,
+      text,
+    },
+  };
 }
 
 export async function flushCommand(configFile: string): Promise<CommandResult> {

@@ -8,9 +8,10 @@ import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
 import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
-import { type AfwError, asAfwError } from '../errors.js';
+import { AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { compileNode } from './compile-node.js';
+import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
 import { saveState } from './state-store.js';
 
 export type Reason = 'startup' | 'file change' | 'interface change' | 'drift' | 'signal' | 'state' | 'retry';
@@ -41,6 +42,8 @@ export interface AgentStatus {
   lastError: ErrorView | null;
   driftRepairs: number;
   lastReconcile: { reason: Reason; result: string; at: string; durationMs: number } | null;
+  /** An `apply --confirm` trial in progress: the agent writes nothing until it ends. */
+  pendingConfirmation: { hash: string; deadline: string } | null;
 }
 
 export class Reconciler {
@@ -55,6 +58,7 @@ export class Reconciler {
     lastError: null,
     driftRepairs: 0,
     lastReconcile: null,
+    pendingConfirmation: null,
   };
   /** What was last loaded (drift is measured against it). */
   desired: Desired | null = null;
@@ -67,8 +71,11 @@ export class Reconciler {
   private running: Promise<void> | null = null;
   private pending: Reason | null = null;
 
+  private retryTimer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly configFile: string,
+    private readonly stateDir: string,
     private readonly log: Logger,
     private readonly metrics: Metrics,
   ) {
@@ -77,6 +84,10 @@ export class Reconciler {
 
   /** Ready: something loaded, no plane waiting for its interface, the last read validated. */
   readiness(): { ready: boolean; reason: string } {
+    if (this.status.pendingConfirmation) {
+      const p = this.status.pendingConfirmation;
+      return { ready: false, reason: `awaiting confirmation of ruleset ${p.hash} until ${p.deadline} (artesca-fw confirm)` };
+    }
     if (!this.status.ruleset) return { ready: false, reason: 'no ruleset loaded yet' };
     if (this.status.lastError) return { ready: false, reason: `${this.status.lastError.code}: ${this.status.lastError.message}` };
     if (this.status.ruleset.source !== 'config') return { ready: false, reason: 'running on the last-known-good ruleset' };
@@ -145,14 +156,56 @@ export class Reconciler {
     return this.running !== null;
   }
 
+  /**
+   * An `apply --confirm` trial owns the rules until it is confirmed or rolled
+   * back: the agent writes nothing meanwhile (not even drift repair), and looks
+   * again every second. A trial whose deadline passed with its watcher gone
+   * (a reboot, a kill) is rolled back here.
+   */
+  private async trialInProgress(): Promise<boolean> {
+    let pending = await readPending(this.stateDir).catch(() => undefined);
+    if (pending && Date.now() >= Date.parse(pending.deadline) + 2000) {
+      this.log.warn(
+        { event: 'confirm', hash: pending.tentativeHash },
+        'trial not confirmed and its watcher is gone: rolling back',
+      );
+      await rollbackIfUnconfirmed(this.stateDir, pending.createdAt);
+      pending = undefined;
+    }
+    if (!pending) {
+      if (this.status.pendingConfirmation)
+        this.log.info({ event: 'confirm', hash: this.status.pendingConfirmation.hash }, 'trial ended');
+      this.status.pendingConfirmation = null;
+      return false;
+    }
+    if (!this.status.pendingConfirmation) {
+      this.log.info(
+        { event: 'confirm', hash: pending.tentativeHash, deadline: pending.deadline },
+        'apply --confirm trial in progress: writing nothing until it ends',
+      );
+    }
+    this.status.pendingConfirmation = { hash: pending.tentativeHash, deadline: pending.deadline };
+    this.metrics.ready.set(0);
+    if (!this.retryTimer) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        void this.request('retry');
+      }, 1000);
+      this.retryTimer.unref();
+    }
+    return true;
+  }
+
   private async reconcile(reason: Reason): Promise<void> {
-    if (reason === 'drift' && this.desired && this.tools) return this.repair();
+    if (await this.trialInProgress()) return;
     const started = performance.now();
     const at = new Date().toISOString();
     let node: Awaited<ReturnType<typeof compileNode>>;
     try {
       node = await compileNode(this.configFile);
     } catch (err) {
+      // Drift while the config is broken: put back what was last loaded.
+      if (reason === 'drift' && this.desired && this.tools) return this.repair();
       const e = asAfwError(err);
       this.recordError(e, at);
       this.metrics.applies.inc({ result: 'invalid', reason });
@@ -174,6 +227,29 @@ export class Reconciler {
     this.status.unresolved = node.ruleset.unresolved;
     this.status.inventory = { file: inventory.file, nodes: inventory.nodes.length, loadedAt: at };
     this.metrics.inventoryNodes.set(inventory.nodes.length);
+    const rolledBack = await readRolledBack(this.stateDir).catch(() => undefined);
+    if (rolledBack && rolledBack.refusedHash === desiredHash(node.desired)) {
+      // The config asks for exactly the ruleset whose trial was not confirmed:
+      // keep the one that came back, and say so.
+      this.tools = toolsFor(rolledBack.backend);
+      this.desired = rolledBack.restored;
+      if (reason === 'drift') await this.repair();
+      this.recordError(
+        new AfwError(
+          'AFW_NOT_CONFIRMED',
+          `ruleset ${rolledBack.refusedHash} was not confirmed and was rolled back at ${rolledBack.at}: change the config, or run "artesca-fw apply" to load it anyway`,
+        ),
+        at,
+      );
+      this.metrics.ready.set(0);
+      this.status.lastReconcile = { reason, result: 'held', at, durationMs: performance.now() - started };
+      this.log.warn(
+        { event: 'apply', reason, result: 'held', refused: rolledBack.refusedHash },
+        'not loading a ruleset that was rolled back',
+      );
+      return;
+    }
+    if (rolledBack) await clearRolledBack(this.stateDir);
     try {
       if (!this.tools || config.backend !== 'auto') {
         const detected = await detectBackend(config.backend);
@@ -204,7 +280,11 @@ export class Reconciler {
         this.metrics.lastApply.set(Date.now() / 1000);
       }
       this.status.lastError = null;
-      const result = report.changed ? 'applied' : 'noop';
+      const result = report.changed ? (reason === 'drift' ? 'repaired' : 'applied') : 'noop';
+      if (report.changed && reason === 'drift') {
+        this.status.driftRepairs++;
+        this.metrics.driftRepairs.inc();
+      }
       this.metrics.applies.inc({ result, reason });
       if (report.changed) this.metrics.applyDuration.observe(report.durationMs / 1000);
       this.metrics.rules.set({ family: 'ipv4' }, counts.rulesByFamily.ipv4 ?? 0);
@@ -228,7 +308,9 @@ export class Reconciler {
         setsUpdated: report.setsUpdated,
         unresolved: node.ruleset.unresolved,
       };
-      if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
+      if (report.changed && reason === 'drift')
+        this.log.warn(fields, 'repaired a change made by someone else to artesca-fw rules or sets');
+      else if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
       else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
     } catch (err) {
       const e = asAfwError(err);
@@ -256,7 +338,7 @@ export class Reconciler {
       if (report.changed) {
         this.status.driftRepairs++;
         this.metrics.driftRepairs.inc();
-        this.metrics.applies.inc({ result: 'applied', reason: 'drift' });
+        this.metrics.applies.inc({ result: 'repaired', reason: 'drift' });
         this.metrics.applyDuration.observe(report.durationMs / 1000);
         this.log.warn(
           {

@@ -4,7 +4,16 @@ import type { CommandResult } from './oneshot.js';
 import type { AgentStatus } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
 
-type Status = AgentStatus & { ready: { ready: boolean; reason: string }; version: string; startedAt: string };
+type Status = AgentStatus & {
+  ready: { ready: boolean; reason: string };
+  version: string;
+  startedAt: string;
+  denied?: {
+    wouldOnly: boolean;
+    packets: number;
+    byDecision: { endpoint: string; direction: string; policy: string; family: string; packets: number }[];
+  };
+};
 
 export async function statusUrl(configFile: string, explicit?: string): Promise<string> {
   if (explicit) return explicit.replace(/\/+$/, '');
@@ -33,6 +42,18 @@ export function formatStatus(s: Status): string {
   lines.push(
     `  drift repairs ${s.driftRepairs}; last reconcile: ${s.lastReconcile ? `${s.lastReconcile.result} (${s.lastReconcile.reason}) at ${s.lastReconcile.at}` : 'none'}`,
   );
+  if (s.pendingConfirmation)
+    lines.push(
+      `  trial: ruleset ${s.pendingConfirmation.hash} awaits "artesca-fw confirm" until ${s.pendingConfirmation.deadline}`,
+    );
+  if (s.denied) {
+    const top = s.denied.byDecision
+      .filter((d) => d.packets > 0)
+      .map((d) => `${d.endpoint} ${d.direction} ${d.policy} (${d.family}): ${d.packets}`);
+    lines.push(
+      `  ${s.denied.wouldOnly ? 'would deny (audit)' : 'denied'}: ${s.denied.packets} packets${top.length ? ` - ${top.join('; ')}` : ''}`,
+    );
+  }
   if (s.lastError) {
     lines.push(`  last error ${s.lastError.code} at ${s.lastError.at}:`);
     for (const p of s.lastError.problems) lines.push(`    ${p}`);

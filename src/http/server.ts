@@ -5,7 +5,7 @@ import type { Metrics } from './metrics.js';
 export interface StatusSource {
   alive(): boolean;
   readiness(): { ready: boolean; reason: string };
-  status(): Record<string, unknown>;
+  status(): Promise<Record<string, unknown>>;
 }
 
 export function buildServer(source: StatusSource, metrics: Metrics): FastifyInstance {
