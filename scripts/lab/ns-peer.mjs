@@ -4,6 +4,7 @@
 // Probes are bounded: every connect has a timeout well under a second.
 import dgram from 'node:dgram';
 import net from 'node:net';
+import os from 'node:os';
 import readline from 'node:readline';
 
 const servers = [];
@@ -26,14 +27,29 @@ function listenTcp(port, host) {
   });
 }
 
-function listenUdp(port, host) {
+function bindUdp(port, host) {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket(host.includes(':') ? { type: 'udp6', ipv6Only: false } : 'udp4');
+    const sock = dgram.createSocket(host.includes(':') ? { type: 'udp6', ipv6Only: host !== '::' } : 'udp4');
     sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
     sock.on('error', reject);
     sock.bind(port, host, () => resolve('listening'));
     servers.push(sock);
   });
+}
+
+/**
+ * A UDP echo server. On the wildcard address, one socket per local address:
+ * a wildcard socket answers from the interface's primary address, not from the
+ * address it was asked on (a VIP), and the asker's firewall rightly drops that.
+ */
+async function listenUdp(port, host) {
+  if (host !== '::' && host !== '0.0.0.0') return bindUdp(port, host);
+  const addrs = Object.values(os.networkInterfaces())
+    .flat()
+    .filter((a) => a && !(a.family === 'IPv6' && a.address.startsWith('fe80')))
+    .map((a) => a.address);
+  await Promise.all(addrs.map((a) => bindUdp(port, a)));
+  return 'listening';
 }
 
 /** 'open', 'refused' (RST or ICMP unreachable) or 'timeout' (dropped). */

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
-import { DaemonProc, until } from '../helpers/daemon.js';
+import { DaemonProc, until } from '../../scripts/lab/daemon.js';
 import { BASE_CONFIG, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab } from '../helpers/node-lab.js';
 

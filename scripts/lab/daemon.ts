@@ -1,7 +1,7 @@
 // Runs the real `artesca-fw run` inside a namespace and follows its JSON log.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import readline from 'node:readline';
-import { BIN } from '../../scripts/lab/netns.js';
+import { BIN } from './netns.js';
 
 export interface LogLine {
   level: number;
