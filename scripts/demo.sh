@@ -7,6 +7,8 @@ missing=()
 command -v iptables-nft-restore >/dev/null || missing+=(iptables)
 command -v ipset >/dev/null || missing+=(ipset)
 command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
+command -v conntrack >/dev/null || missing+=(conntrack)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -22,7 +22,12 @@ async function main(): Promise<number> {
   const inv = parse(readFileSync(path.join(ROOT, 'config/inventory.yaml'), 'utf8')) as {
     nodes: { name: string; roles: Role[]; controlPlaneIP: string; workloadPlaneIP: string }[];
   };
-  const nodes: ClusterNode[] = inv.nodes.map((n) => ({ name: n.name, roles: n.roles, cp: n.controlPlaneIP, wp: n.workloadPlaneIP }));
+  const nodes: ClusterNode[] = inv.nodes.map((n) => ({
+    name: n.name,
+    roles: n.roles,
+    cp: n.controlPlaneIP,
+    wp: n.workloadPlaneIP,
+  }));
   const vips = { management: config.virtualIPs?.management ?? [], data: config.virtualIPs?.data ?? [] };
   console.log(`Starting ${nodes.length} nodes and an outsider in network namespaces, artesca-fw running in each node...`);
   const cluster = await Cluster.start({
@@ -38,21 +43,55 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   try {
     for (const n of nodes) console.log(`\n$ artesca-fw status   # on ${n.name}\n${await cluster.statusText(n.name)}`);
-    for (const n of nodes) await cluster.peers[n.name]!.listen('tcp', 22, 80, 179, 443, 2379, 2380, 2381, 4505, 4506, 4507, 6443, 8080, 8428, 8443, 9100, 9999, 10249, 10250, 10256, 10257, 10259);
+    for (const n of nodes)
+      await cluster.peers[n.name]!.listen(
+        'tcp',
+        22,
+        80,
+        179,
+        443,
+        2379,
+        2380,
+        2381,
+        4505,
+        4506,
+        4507,
+        6443,
+        8080,
+        8428,
+        8443,
+        9100,
+        9999,
+        10249,
+        10250,
+        10256,
+        10257,
+        10259,
+      );
     for (const n of nodes) await cluster.peers[n.name]!.listen('udp', 123);
     const holder = nodes[0]!;
     const targets: Target[] = [
       ...nodes.map((n) => ({ label: n.name, node: n.name, roles: n.roles, cp: n.cp, wp: n.wp })),
-      ...vips.management.map((v: string) => ({ label: `VIP ${v} (${holder.name})`, node: holder.name, roles: holder.roles, cp: v })),
+      ...vips.management.map((v: string) => ({
+        label: `VIP ${v} (${holder.name})`,
+        node: holder.name,
+        roles: holder.roles,
+        cp: v,
+      })),
       ...vips.data.map((v: string) => ({ label: `VIP ${v} (${holder.name})`, node: holder.name, roles: holder.roles, wp: v })),
     ];
-    const sources = [...nodes.map((n) => ({ name: n.name, roles: n.roles, inInventory: true })), { name: 'outsider', roles: [] as Role[], inInventory: false }];
+    const sources = [
+      ...nodes.map((n) => ({ name: n.name, roles: n.roles, inInventory: true })),
+      { name: 'outsider', roles: [] as Role[], inInventory: false },
+    ];
     const rows = await runMatrix(cluster, targets, sources);
     console.log(`\n${'source -> destination port address (service)'.padEnd(64)} expected  actual`);
     for (const r of rows) console.log(formatRow(r));
     const bad = rows.filter((r) => r.expected !== r.actual).length;
     const allowed = rows.filter((r) => r.actual).length;
-    console.log(`\n${rows.length - bad} of ${rows.length} probes as policies.md expects (${allowed} allowed, ${rows.length - allowed} blocked)${bad ? `, ${bad} MISMATCHES` : ''}.`);
+    console.log(
+      `\n${rows.length - bad} of ${rows.length} probes as policies.md expects (${allowed} allowed, ${rows.length - allowed} blocked)${bad ? `, ${bad} MISMATCHES` : ''}.`,
+    );
     return bad === 0 ? 0 : 1;
   } finally {
     await stop();

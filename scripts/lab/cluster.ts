@@ -94,7 +94,12 @@ export class Cluster {
       ],
     }));
     const o = this.opts.outsider;
-    if (o) specs.push({ name: 'outsider', cp: [`${o.cp}/${cpLen}`], wp: [`${o.wp}/${wpLen}`, ...(o.wp6 ? [`${o.wp6}/${wp6Len}`] : [])] });
+    if (o)
+      specs.push({
+        name: 'outsider',
+        cp: [`${o.cp}/${cpLen}`],
+        wp: [`${o.wp}/${wpLen}`, ...(o.wp6 ? [`${o.wp6}/${wp6Len}`] : [])],
+      });
     Object.assign(this.ns, await buildCluster(this.lab, specs));
     this.writeInventory(this.nodes);
     if (this.opts.peers !== false) {

@@ -1,7 +1,7 @@
 // Probes every listed port of every target from every source and sets the
 // result beside what policies.md expects (expectations.ts).
 import type { Cluster, Role } from './cluster.js';
-import { expectedAllowed, type Probe, PROBES } from './expectations.js';
+import { expectedAllowed, PROBES, type Probe } from './expectations.js';
 
 export interface Target {
   /** Label: node name, or "VIP 10.100.0.100 (node-1)". */
@@ -29,7 +29,12 @@ export interface Row {
   state: string;
 }
 
-export async function runMatrix(cluster: Cluster, targets: Target[], sources: Source[], probes: Probe[] = PROBES): Promise<Row[]> {
+export async function runMatrix(
+  cluster: Cluster,
+  targets: Target[],
+  sources: Source[],
+  probes: Probe[] = PROBES,
+): Promise<Row[]> {
   const rows: Row[] = [];
   for (const t of targets) {
     for (const s of sources) {

@@ -113,6 +113,10 @@ export class Peer {
     return this.call({ op: 'use', conn }) as Promise<Probe>;
   }
 
+  banner(host: string, port: number, timeoutMs = 1000): Promise<{ state: string; line?: string }> {
+    return this.call({ op: 'banner', host, port, timeoutMs }) as Promise<{ state: string; line?: string }>;
+  }
+
   http(url: string): Promise<{ status: number; body: string; contentType?: string }> {
     return this.call({ op: 'http', url }) as Promise<{ status: number; body: string; contentType?: string }>;
   }
@@ -188,6 +192,15 @@ export class Lab {
     const p = new Peer(proc);
     this.peers.push(p);
     return p;
+  }
+
+  /** A long-running program inside a namespace (a cluster service); cleanup() kills it with the namespace. */
+  spawn(ns: string, cmd: string, args: string[]): ChildProcessWithoutNullStreams {
+    if (!this.namespaces.includes(ns)) throw new Error(`not our namespace: ${ns}`);
+    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stdout.resume();
+    child.stderr.resume();
+    return child;
   }
 
   /** The artesca-fw CLI inside a namespace. */

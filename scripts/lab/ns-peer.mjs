@@ -121,6 +121,25 @@ function useHeld(id, timeoutMs) {
   });
 }
 
+/** Connects and reads the first line the server sends (an SSH banner), or 'timeout'. */
+function banner(host, port, timeoutMs) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port });
+    let data = '';
+    const done = (result) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done({ state: data ? 'open' : 'timeout', line: data }), timeoutMs);
+    sock.on('data', (d) => {
+      data += d.toString();
+      if (data.includes('\n')) done({ state: 'open', line: data.split('\n')[0].trim() });
+    });
+    sock.on('error', (e) => done({ state: e.code === 'ECONNREFUSED' ? 'refused' : 'error', code: e.code }));
+  });
+}
+
 /** GET on an HTTP server inside this namespace (the agent's status server on loopback). */
 async function httpGet(url, timeoutMs) {
   try {
@@ -141,6 +160,8 @@ async function handle(m) {
         : probeTcp(m.host, m.port, m.timeoutMs ?? 400, m.keep);
     case 'use':
       return useHeld(m.conn, m.timeoutMs ?? 1000);
+    case 'banner':
+      return banner(m.host, m.port, m.timeoutMs ?? 1000);
     case 'http':
       return httpGet(m.url, m.timeoutMs ?? 2000);
     case 'close':

@@ -36,6 +36,8 @@ export interface ApplyReport {
   setsCreated: string[];
   setsUpdated: string[];
   setsRemoved: string[];
+  /** Peers removed from a set whose tracked connections were cut (`conntrack -D -s`), or 'unavailable'. */
+  connectionsCut: number | 'unavailable';
 }
 
 async function ipsetRestore(batch: string, step: string): Promise<void> {
@@ -85,6 +87,7 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     setsCreated: sets.created.map((s) => s.name),
     setsUpdated: sets.updated.map((s) => s.name),
     setsRemoved: sets.stale,
+    connectionsCut: 0,
   };
   if (setsUnchanged(sets) && changes.every((c) => c.batch === '')) {
     report.durationMs = performance.now() - started;
@@ -117,8 +120,42 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
   // The old contents (now under the temporary names) and stale sets are no
   // longer referenced by any rule.
   await destroySets([...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
+  report.connectionsCut = await cutConnections(removedPeers(desired, snapshot));
   report.durationMs = performance.now() - started;
   return report;
+}
+
+/** Addresses that were in one of our peer sets and are no longer in it. */
+export function removedPeers(desired: Desired, snapshot: LiveState): string[] {
+  const removed = new Set<string>();
+  for (const live of snapshot.sets.values()) {
+    if (live.type !== 'hash:ip' || live.name.endsWith(SWAP_SUFFIX)) continue;
+    const want = desired.sets.find((s) => s.name === live.name);
+    const keep = new Set(want?.members ?? []);
+    for (const m of live.members) if (!keep.has(m)) removed.add(m);
+  }
+  return [...removed].sort();
+}
+
+/**
+ * Conntrack accepts established connections before any policy, so a peer that
+ * loses access would keep the connections it has for as long as they last.
+ * Deleting their conntrack entries makes the next packet of each one a new
+ * flow, which the current policy judges: what is still allowed (from any, or
+ * through another set) carries on; the rest is dropped.
+ */
+async function cutConnections(addresses: string[]): Promise<number | 'unavailable'> {
+  let cut = 0;
+  for (const a of addresses) {
+    try {
+      const res = await run('conntrack', ['-D', '-f', a.includes(':') ? 'ipv6' : 'ipv4', '-s', a]);
+      cut += Number(/(\d+) flow entries have been deleted/.exec(res.stderr + res.stdout)?.[1] ?? 0);
+    } catch (err) {
+      if (err instanceof AfwError && err.code === 'AFW_TOOL_MISSING') return 'unavailable';
+      throw err;
+    }
+  }
+  return cut;
 }
 
 async function swapIn(sets: SetChange, swapped: string[]): Promise<void> {

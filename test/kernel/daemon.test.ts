@@ -4,8 +4,8 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
+import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, foreignState, type NodeLab, ourRules } from '../helpers/node-lab.js';
 

@@ -147,9 +147,19 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
     foreignBefore = await foreignState(L.lab, n1);
   });
 
-  it('an established connection survives a reload, and an inventory change takes effect', async () => {
+  it('an established connection survives a reload; a removed peer loses access, its open connections too', async () => {
     const held = await peer['node-2']!.probe('10.100.0.1', 6443, { keep: true });
     expect(held.state).toBe('open');
+    const toAny = await peer['node-2']!.probe('10.100.0.1', 8443, { keep: true }); // control-plane ingress: from any
+    expect(toAny.state).toBe('open');
+    // A reload that changes rules and sets but keeps node-2: its connection carries on.
+    L.writeInventory(
+      `${BASE_INVENTORY}  - name: node-4\n    roles: [etcd]\n    controlPlaneIP: 10.100.0.4\n    workloadPlaneIP: 10.200.0.4\n`,
+    );
+    const grow = await apply();
+    expect(grow.code, grow.stderr).toBe(0);
+    expect(grow.json).toMatchObject({ changed: true, connectionsCut: 0 });
+    expect((await peer['node-2']!.use(held.conn!)).state).toBe('echoed');
     // node-2 leaves the inventory: new connections from it are refused...
     L.writeInventory(
       edit(BASE_INVENTORY, [
@@ -163,9 +173,12 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ changed: true, chainsRewritten: [] }); // only set members changed
     expect(r.json.setsUpdated).toContain('afw4-cp-all');
+    expect(r.json.connectionsCut).toBeGreaterThanOrEqual(1);
     expect(await probe('node-2', '10.100.0.1', 6443)).toBe('timeout');
-    // ...but the connection it already had keeps working (conntrack ESTABLISHED).
-    expect((await peer['node-2']!.use(held.conn!)).state).toBe('echoed');
+    // ...and the connection it had is cut: its conntrack entry is gone, its next packet is judged anew.
+    expect((await peer['node-2']!.use(held.conn!)).state).not.toBe('echoed');
+    // A connection to a port that is open to any survives the same removal.
+    expect((await peer['node-2']!.use(toAny.conn!)).state).toBe('echoed');
     expect(await foreignState(L.lab, n1)).toBe(foreignBefore);
     L.writeInventory(BASE_INVENTORY);
     expect((await apply()).code).toBe(0);

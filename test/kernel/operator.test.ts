@@ -5,8 +5,8 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
+import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab } from '../helpers/node-lab.js';
 
