@@ -125,11 +125,12 @@ export async function applyCommand(
       data: { ok: true, hash, counts, pending: { deadline: pending.deadline, previousHash: pending.previousHash }, ...report },
     };
   }
-  const report = await applyDesired(node.desired, tools);
-  await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);
-  // An explicit apply settles any earlier trial.
+  // An explicit apply settles any earlier trial, before it writes: a running
+  // daemon that notices the new rules must not take them for a refused trial.
   await rm(path.join(stateDir, PENDING_FILE), { force: true });
   await clearRolledBack(stateDir);
+  const report = await applyDesired(node.desired, tools);
+  await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);
   const what = report.changed
     ? `applied ruleset ${hash} (${counts.rules} rules, ${counts.sets} sets) on iptables-${tools.backend} in ${report.durationMs.toFixed(0)} ms`
     : `no change: ruleset ${hash} is already live on iptables-${tools.backend} (nothing written)`;
