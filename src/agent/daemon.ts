@@ -15,6 +15,7 @@ import { FileWatcher, InterfaceWatcher } from './watchers.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/artesca-fw';
 const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9900 };
+const COUNTER_CACHE_MS = 1000;
 
 export interface DaemonOptions {
   configFile: string;
@@ -41,7 +42,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }, 1000);
 
   let reconciler: Reconciler;
-  const policyCounters = async (): Promise<PolicyCounter[]> => {
+  // Counters are read from the kernel at most once a second, however many
+  // scrapes and status requests arrive: concurrent callers share one read.
+  let countersCache: { at: number; value: Promise<PolicyCounter[]> } | null = null;
+  const policyCounters = (): Promise<PolicyCounter[]> => {
+    if (countersCache && Date.now() - countersCache.at < COUNTER_CACHE_MS) return countersCache.value;
+    const value = readPolicyCounters();
+    countersCache = { at: Date.now(), value };
+    value.catch(() => {
+      countersCache = null;
+    });
+    return value;
+  };
+  const readPolicyCounters = async (): Promise<PolicyCounter[]> => {
     if (!reconciler.tools) return [];
     const live = await readCounters(reconciler.tools);
     const byPolicy = new Map<string, PolicyCounter>();

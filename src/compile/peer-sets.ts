@@ -3,6 +3,7 @@
 // never on its members, so an inventory change only changes set contents and
 // the rule count does not grow with the number of nodes.
 import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
 import { familyOf } from '../config/addresses.js';
 import type { Config, Family, Inventory, Plane, Role } from '../config/model.js';
 import { VIP_KEY } from '../config/model.js';
@@ -83,16 +84,34 @@ export class PeerSets {
   }
 }
 
-/** Sorts addresses numerically within each family, so that output is stable and readable. */
+/** Sorts addresses numerically within each family (IPv4 first), so that output is stable and readable. */
 export function sortAddresses(list: string[]): string[] {
-  const key = (s: string) => {
-    const [addr = '', prefix = ''] = s.split('/');
-    if (addr.includes(':')) return `~${addr}/${prefix}`;
-    const padded = addr
-      .split('.')
-      .map((p) => p.padStart(3, '0'))
-      .join('.');
-    return `${padded}/${prefix}`;
-  };
-  return [...list].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  // Keys are computed once per address, not once per comparison, and IPv4 keys
+  // are plain numbers: inventories run to thousands of nodes.
+  const v4: { key: number; text: string }[] = [];
+  const v6: { key: string; text: string }[] = [];
+  for (const text of list) {
+    const slash = text.indexOf('/');
+    const addr = slash < 0 ? text : text.slice(0, slash);
+    const prefix = slash < 0 ? 0 : Number(text.slice(slash + 1)) + 1;
+    if (addr.includes(':'))
+      v6.push({ key: `${ipaddr.IPv6.parse(addr).toNormalizedString()}/${String(prefix).padStart(3, '0')}`, text });
+    else v4.push({ key: ipv4Number(addr) * 64 + prefix, text });
+  }
+  v4.sort((a, b) => a.key - b.key);
+  v6.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return [...v4.map((x) => x.text), ...v6.map((x) => x.text)];
+}
+
+function ipv4Number(addr: string): number {
+  let n = 0;
+  let octet = 0;
+  for (let i = 0; i < addr.length; i++) {
+    const c = addr.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + octet;
+      octet = 0;
+    } else octet = octet * 10 + (c - 48);
+  }
+  return n * 256 + octet;
 }

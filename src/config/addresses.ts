@@ -17,7 +17,17 @@ export interface ParsedCidr {
 }
 
 /** Parses an IP address; returns undefined when it is not one. */
+const V4 = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 export function parseAddress(text: string): ParsedAddress | undefined {
+  // Fast path for the common case (inventories hold thousands of these):
+  // dotted decimal without leading zeros, each part 0-255; the text is canonical.
+  const m = V4.exec(text);
+  if (m) {
+    const octets = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+    if (octets.every((o) => o <= 255)) return { text, family: 4, addr: new ipaddr.IPv4(octets) };
+    return undefined;
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) {
     const addr = ipaddr.IPv4.parse(text);
     return { text: addr.toString(), family: 4, addr };

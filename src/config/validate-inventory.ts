@@ -79,9 +79,13 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
   const problems: Problem[] = [];
   const invReport: Report = (p, m) => problems.push(problemAt(inv.source, p, m));
 
+  const cidrsOf = {
+    controlPlane: planeCidrs(config.networks.controlPlane),
+    workloadPlane: planeCidrs(config.networks.workloadPlane),
+  };
   inv.inventory.nodes.forEach((node, i) => {
     for (const plane of PLANES) {
-      const cidrs = planeCidrs(config.networks[plane]);
+      const cidrs = cidrsOf[plane];
       if (cidrs.length === 0) continue;
       const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
       node.addresses[plane].forEach((text, j) => {

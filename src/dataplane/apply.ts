@@ -107,10 +107,11 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
   const touched: Family[] = [];
   try {
     await swapIn(sets, swapped);
-    for (const c of changes) {
-      touched.push(c.family);
-      await iptablesRestore(tools, c.family, c.batch);
-    }
+    // The two families are independent tables: load them side by side.
+    for (const c of changes) if (c.batch) touched.push(c.family);
+    const loads = await Promise.allSettled(changes.map((c) => iptablesRestore(tools, c.family, c.batch)));
+    const failed = loads.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+    if (failed) throw failed.reason;
     await verify(desired, tools);
   } catch (err) {
     await rollback(snapshot, touched, swapped, sets, tools, asAfwError(err));
@@ -174,9 +175,9 @@ async function swapIn(sets: SetChange, swapped: string[]): Promise<void> {
 
 /** Reads back what is live and checks that it is exactly what was asked for. */
 export async function verify(desired: Desired, tools: Tools): Promise<void> {
-  for (const d of desired.families) {
-    const live = await readFamily(tools, d.family);
-    const diff = familyChange(d, live);
+  const lives = await Promise.all(desired.families.map((d) => readFamily(tools, d.family)));
+  for (const [i, d] of desired.families.entries()) {
+    const diff = familyChange(d, lives[i]!);
     if (diff.batch !== '') {
       const what = diff.tables.map((t) => `${t.table}: ${[...t.rewritten, ...t.removed].join(', ') || 'jump rules'}`).join('; ');
       throw new AfwError('AFW_VERIFY_FAILED', `IPv${d.family} rules read back differ from what was loaded (${what})`, {
