@@ -79,7 +79,7 @@ export async function measureIdle(
       `apiVersion: artesca-fw/v1\nnode: { name: node-1, roles: [bootstrap, master, etcd, infra, registry] }\nnetworks:\n  controlPlane: { cidr: 10.100.0.0/16 }\n  workloadPlane: { cidr: 10.200.0.0/16 }\ninventory: {}\nstateDir: state\nlogDrops: false\nbackend: ${backend}\n`,
     );
     const { spawn } = await import('node:child_process');
-    const proc = spawn('ip', ['netns', 'exec', node, process.execPath, BIN, 'run', '--config', path.join(dir, 'config.yaml')], {
+    const proc = spawn('ip', ['netns', 'exec', node, BIN, 'run', '--config', path.join(dir, 'config.yaml')], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

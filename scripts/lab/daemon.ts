@@ -21,7 +21,7 @@ export class DaemonProc {
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
   constructor(ns: string, args: string[]) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = spawn('ip', ['netns', 'exec', ns, BIN, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let l: LogLine;

@@ -205,7 +205,7 @@ export class Lab {
 
   /** The artesca-fw CLI inside a namespace. */
   cli(ns: string, args: string[], env?: Record<string, string>) {
-    return this.exec(ns, process.execPath, [BIN, ...args], env ? { env } : {});
+    return this.exec(ns, BIN, args, env ? { env } : {});
   }
 
   async cleanup(): Promise<void> {

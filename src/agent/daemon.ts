@@ -25,6 +25,12 @@ export interface DaemonOptions {
   drift?: Partial<DriftOptions>;
 }
 
+function memoryFigures(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return { rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), heapTotalMb: mb(m.heapTotal), externalMb: mb(m.external) };
+}
+
 export function makeLogger(): Logger {
   return pino({
     base: { service: 'artesca-fw' },
@@ -126,6 +132,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
           version: VERSION,
           startedAt: startedAt.toISOString(),
           pid: process.pid,
+          memory: memoryFigures(),
         };
       },
     },

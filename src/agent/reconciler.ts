@@ -12,6 +12,7 @@ import { AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { compileNode } from './compile-node.js';
 import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
+import { collectWhenQuiet } from './memory.js';
 import { saveState } from './state-store.js';
 
 export type Reason = 'startup' | 'file change' | 'interface change' | 'drift' | 'signal' | 'state' | 'retry';
@@ -150,6 +151,7 @@ export class Reconciler {
       reason = this.pending;
       this.pending = null;
     }
+    collectWhenQuiet();
   }
 
   get busy(): boolean {

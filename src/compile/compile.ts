@@ -9,6 +9,7 @@
 //     routed pod traffic (not a host address) passes untouched.
 //   filter OUTPUT -> AFW-OUTPUT: per endpoint, packets leaving by its interface
 //     go to AFW-<EP>-OUT.
+//   Both dispatch chains first accept established and related traffic.
 //   AFW-<EP>-IN / -OUT: base rules, policies in order, then the default deny,
 //     which jumps (goto) to AFW-<EP>-IN-DENY / -OUT-DENY: log, then drop,
 //     reject, or (audit mode) nothing.
@@ -170,6 +171,18 @@ function compileFamily(family: Family, config: Config, endpoints: Endpoint[], po
     chains.push(rejectChain);
   }
 
+  // Established and related traffic is accepted once, before anything else is
+  // looked at (no address-type lookup, no endpoint chain): it was judged when
+  // its connection started. Policy applies to new connections.
+  for (const chain of [prerouting, output]) {
+    chain.rules.push({
+      match: { ctstate: ['RELATED', 'ESTABLISHED'] },
+      verdict: { kind: 'pass' },
+      comment: 'base: established, related',
+      origin: { kind: 'base', what: 'established, related' },
+    });
+  }
+
   for (const ep of endpoints) {
     const names = chainNames(ep.id);
     const dstTypes: ('LOCAL' | 'BROADCAST' | 'MULTICAST')[] =
@@ -250,7 +263,6 @@ function endpointChain(
   if (family === 6) {
     for (const [type, what] of ICMP6_LINK) base(`icmpv6 ${what}`, { protocol: PROTO.icmpv6, icmpType: type });
   }
-  base('established, related', { ctstate: ['RELATED', 'ESTABLISHED'] });
   base('invalid', { ctstate: ['INVALID'] }, deny);
 
   const failsafe = direction === 'ingress' ? config.failsafe.inbound : config.failsafe.outbound;

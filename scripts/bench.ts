@@ -1,0 +1,294 @@
+// `npm run bench` (root): every benchmark, in namespaces it makes and removes.
+// Prints a table per figure and writes BENCHMARKS.md with the machine, the
+// date, the method, the goals and the commands to reproduce.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { benchCompile, type CompileRow } from './bench/compile-bench.js';
+import {
+  type ApplyResult,
+  benchApply,
+  benchDaemon,
+  benchMemory,
+  benchPacketPath,
+  type DaemonResult,
+  type PacketResult,
+} from './bench/kernel-bench.js';
+import { measureIdle } from './bench-idle.js';
+import { kernelSkipReason, ROOT } from './lab/netns.js';
+
+const f1 = (n: number) => n.toFixed(1);
+const f0 = (n: number) => n.toFixed(0);
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+function tool(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return 'not installed';
+  }
+}
+
+function table(head: string[], rows: (string | number)[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+}
+
+async function main(): Promise<void> {
+  const reason = kernelSkipReason();
+  if (reason) throw new Error(reason);
+  const started = new Date();
+  const step = (s: string) => console.error(`[bench] ${s}...`);
+
+  step('compile + render (3 to 20,000 nodes)');
+  const compile: CompileRow[] = benchCompile([3, 100, 1000, 5000, 20000]);
+  step('apply against the raw tools (3 and 5,000 nodes)');
+  const apply: ApplyResult[] = await benchApply([3, 5000], 10);
+  step('daemon with 3 nodes: reconverge (50 edits), drift (20 flushes), status server');
+  const daemon3: DaemonResult = await benchDaemon(3, 50, 20);
+  step('daemon with 5,000 nodes: reconverge, drift, memory, status server');
+  const daemon5k: DaemonResult = await benchDaemon(5000, 50, 20);
+  step('memory of a freshly started daemon, 5,000 nodes, idle 10 s');
+  const rssFresh5k = await benchMemory(5000);
+  step('idle CPU with 20,000 foreign rules (nft, 60 s; legacy, 30 s)');
+  const idleNft = await measureIdle(60, 20000, 'nft');
+  const idleLegacy = await measureIdle(30, 20000, 'legacy');
+  step('packet path (iperf3, 5,000-node inventory)');
+  const packet: PacketResult[] = await benchPacketPath(5000, 4);
+
+  const c5k = compile.find((r) => r.nodes === 5000)!;
+  const a3 = apply.find((r) => r.nodes === 3)!;
+  const a5k = apply.find((r) => r.nodes === 5000)!;
+  const ours = packet[1]!;
+
+  const md = `# artesca-fw benchmarks
+
+Written by \`npm run bench\` (\`scripts/bench.ts\`) on ${started.toISOString().slice(0, 10)}.
+Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${f0(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()},
+Node ${process.version}, ${tool('iptables', ['--version'])}, ${tool('nft', ['--version'])}, ${tool('ipset', ['--version'])}, ${tool('iperf3', ['--version'])}.
+Everything runs in network namespaces the script makes and removes; nothing touches the machine's own firewall.
+Machines here are noisy: each figure is a median (or a percentile) within one run, and ratios compare two things measured side by side in the same run.
+
+Reproduce (root): \`npm ci && npm run bench\` (about 5 minutes; writes this file).
+
+## Goals
+
+${table(
+  ['figure', 'goal', 'measured', ''],
+  [
+    ['compile + render, 5,000 nodes', '≤ 20 ms', `${f1(c5k.compileRenderMs)} ms`, verdict(c5k.compileRenderMs <= 20)],
+    [
+      'rules, 3 to 20,000 nodes',
+      'the same at every size',
+      [...new Set(compile.map((r) => r.rules))].join(', '),
+      verdict(new Set(compile.map((r) => r.rules)).size === 1),
+    ],
+    ['apply / raw tools, 3 nodes', '≤ 1.25×', `${a3.ratio.toFixed(2)}×`, verdict(a3.ratio <= 1.25)],
+    ['apply / raw tools, 5,000 nodes', '≤ 1.25×', `${a5k.ratio.toFixed(2)}×`, verdict(a5k.ratio <= 1.25)],
+    [
+      'no-op reconcile, 3 nodes',
+      '≤ 10 ms, nothing written',
+      `${f1(a3.noopMs)} ms, ${a3.noopWrote ? 'wrote' : 'nothing written'}`,
+      verdict(a3.noopMs <= 10 && !a3.noopWrote),
+    ],
+    ['reconverge p99, 3 nodes', '≤ 250 ms', `${f0(daemon3.reconvergeP99)} ms`, verdict(daemon3.reconvergeP99 <= 250)],
+    ['reconverge p99, 5,000 nodes', '≤ 250 ms', `${f0(daemon5k.reconvergeP99)} ms`, verdict(daemon5k.reconvergeP99 <= 250)],
+    [
+      'drift repaired p99 (3 / 5,000 nodes)',
+      '≤ 2 s',
+      `${f0(daemon3.driftP99)} / ${f0(daemon5k.driftP99)} ms`,
+      verdict(Math.max(daemon3.driftP99, daemon5k.driftP99) <= 2000),
+    ],
+    [
+      'idle CPU, 20,000 foreign rules (nft)',
+      '≤ 1 % of a core',
+      `${idleNft.percentOfOneCore.toFixed(2)} %`,
+      verdict(idleNft.percentOfOneCore <= 1),
+    ],
+    [
+      'idle CPU, 20,000 foreign rules (legacy)',
+      '≤ 1 % of a core',
+      `${idleLegacy.percentOfOneCore.toFixed(2)} %`,
+      verdict(idleLegacy.percentOfOneCore <= 1),
+    ],
+    ['daemon RSS idle, 5,000 nodes', '≤ 80 MB', `${f1(rssFresh5k)} MB`, verdict(rssFresh5k <= 80)],
+    [
+      'throughput with the firewall, 5,000 nodes',
+      '≥ 95 % of none',
+      `${f1(ours.ofNoFirewall * 100)} %`,
+      verdict(ours.ofNoFirewall >= 0.95),
+    ],
+  ],
+)}
+
+## 1. Compile + render
+
+In process: parse and validate the inventory (\`load\`), then resolve, compile and
+render the three restore batches (\`compile + render\`); median of 7 runs after a
+warm-up. Inventories: node-1 with every role, two master/etcd/infra nodes, every
+tenth node infra.
+
+${table(
+  ['nodes', 'load', 'compile + render', 'rules', 'sets', 'set members'],
+  compile.map((r) => [r.nodes, `${f1(r.loadMs)} ms`, `${f1(r.compileRenderMs)} ms`, r.rules, r.sets, r.setMembers]),
+)}
+
+The rule count does not move with the inventory: peers live in sets.
+
+## 2. Apply against the raw tools
+
+Inside a fresh namespace, from the same empty start each time (10 runs after a
+warm-up, medians): the raw tools load the same rendered input the way a
+hand-written script would (\`ipset restore\`, then \`iptables-restore --noflush\`,
+then \`ip6tables-restore --noflush\`); artesca-fw's apply loads it in process
+(\`scripts/bench/apply-worker.ts\`), which also reads what is live first (to
+write only what differs, and to have something to roll back to) and reads it
+back after (to verify). Those two reads are measured on their own too.
+
+${table(
+  [
+    'nodes',
+    'raw tools',
+    'artesca-fw apply',
+    'ratio',
+    'of which: read live',
+    'of which: read back',
+    'no-op reconcile (p50 / p99)',
+  ],
+  apply.map((r) => [
+    r.nodes,
+    `${f1(r.rawMs)} ms`,
+    `${f1(r.oursMs)} ms`,
+    `${r.ratio.toFixed(2)}×`,
+    `${f1(r.readMs)} ms`,
+    `${f1(r.verifyMs)} ms`,
+    `${f1(r.noopMs)} / ${f1(r.noopP99Ms)} ms${r.noopWrote ? ' (wrote!)' : ''}`,
+  ]),
+)}
+
+${
+  a3.ratio > 1.25
+    ? `At 3 nodes the goal is missed, and the table shows why: each tool run costs a
+few milliseconds of process start-up, the raw script runs three, and apply runs
+the same loads plus a read before (${f1(a3.readMs)} ms, three tools side by side) and
+a read-back after (${f1(a3.verifyMs)} ms, two side by side). Without those reads apply
+would be about ${f1(a3.oursMs - a3.readMs - a3.verifyMs)} ms against ${f1(a3.rawMs)} ms. Both reads are what
+makes apply safe (write only what differs, keep counters, roll back on failure,
+prove the result), so they stay; the two families are already loaded and read
+back in parallel. As the input grows the fixed cost fades (${a5k.ratio.toFixed(2)}× at 5,000 nodes).`
+    : 'The fixed cost of the two reads is within the goal at both sizes.'
+}
+A no-op reconcile writes nothing (checked: no batch is sent; rule counters keep
+counting, see the dataplane tests); with 5,000 nodes it is slower because the read
+of what is live includes the sets' ${a5k.nodes * 2}-odd members.
+
+## 3. Reconverge
+
+The real daemon in a namespace; the inventory file is rewritten in place
+(alternately adding and removing one node) 50 times; time from the write to the
+daemon's \`apply\` log line, which it writes after the read-back has verified the
+new set members are live. Includes the 100 ms debounce of file events.
+
+${table(
+  ['inventory', 'p50', 'p99', 'edits'],
+  [daemon3, daemon5k].map((d) => [`${d.nodes} nodes`, `${f0(d.reconvergeP50)} ms`, `${f0(d.reconvergeP99)} ms`, d.edits]),
+)}
+
+${
+  daemon5k.reconvergeP99 > 250
+    ? `With 5,000 nodes the goal is missed: after the 100 ms debounce, a reconcile reads
+and validates ${f0(compile.find((r) => r.nodes === 5000)!.loadMs)} ms worth of inventory (section 1), compiles, reads the
+live sets (${f1(a5k.readMs)} ms), swaps in the changed sets and reads back, and
+stores the last-known-good ruleset. Left open: an incremental set update
+(add/del of the changed members instead of a full swap) and skipping the live
+read of sets the daemon loaded itself.`
+    : ''
+}
+
+## 4. Drift
+
+The same daemon; \`iptables -t mangle -F AFW-CP-IN\` run 20 times; time from the
+flush to the daemon's \`repaired\` log line (after read-back).
+
+${table(
+  ['inventory', 'p50', 'p99', 'flushes'],
+  [daemon3, daemon5k].map((d) => [`${d.nodes} nodes`, `${f0(d.driftP50)} ms`, `${f0(d.driftP99)} ms`, d.drifts]),
+)}
+
+Idle CPU with 20,000 foreign rules in the filter table (\`scripts/bench-idle.ts\`:
+CPU time of the agent and its children from \`/proc\`, after 3 s of settling):
+
+${table(
+  ['backend', 'window', 'CPU time', '% of one core', 'RSS'],
+  [idleNft, idleLegacy].map((r) => [
+    r.backend,
+    `${r.seconds} s`,
+    `${r.cpuSeconds.toFixed(2)} s`,
+    `${r.percentOfOneCore.toFixed(2)} %`,
+    `${f1(r.rssMb)} MB`,
+  ]),
+)}
+
+With nft, change events (\`nft monitor\`) cost nothing while idle; what remains is
+the set check (\`ipset -t list\` every 1.5 s) and Node's timers. ${
+    idleLegacy.percentOfOneCore > 1
+      ? `iptables-legacy has no change events, so the agent reads the tables every second, and
+reading a 20,000-rule filter table takes tens of milliseconds: the goal is missed
+with the legacy backend. Left open: poll the small mangle table every second and
+the filter table less often, or move the egress hook to mangle OUTPUT.`
+      : ''
+  }
+
+## 5. Memory
+
+Resident memory (VmRSS) of a freshly started daemon with a 5,000-node inventory,
+idle for 10 s after its first apply: **${f1(rssFresh5k)} MB**. After the 70 reconciles
+and drift repairs of sections 3 and 4 and 12 s idle: ${f1(daemon5k.rssMb)} MB (3 nodes:
+${f1(daemon3.rssMb)} MB): V8 keeps part of the heap it grew during the bursts. Two things keep it down: a full
+garbage collection once a reconcile burst is over (\`src/agent/memory.ts\`), and
+\`--max-semi-space-size=1\` in \`bin/artesca-fw\` (V8 otherwise keeps a young
+generation of up to 3 × 16 MB after parsing a large inventory: measured 107 MB
+without it).
+
+## 6. Packet path
+
+TCP throughput (iperf3, 4 s per run, median of three rounds; the rounds
+interleave the three rulesets so that a slow moment of the machine hits all
+alike) from a peer that is the last node of a 5,000-node inventory to a node
+(the server and the client share the machine's two cores):
+
+${table(
+  ['ruleset', 'throughput', 'of no firewall'],
+  packet.map((p) => [p.mode, `${p.gbps.toFixed(2)} Gbit/s`, `${f1(p.ofNoFirewall * 100)} %`]),
+)}
+
+artesca-fw accepts established traffic with the first rule it has (before any
+address-type lookup) and matches peers in a hash set, so a 5,000-node inventory
+costs one set lookup per new connection and two rules per packet after that.
+The naive ruleset walks up to 5,000 rules for every packet.
+
+## 7. Status server
+
+\`wrk -t1 -c8 -d5s\` on loopback inside the node's namespace:
+
+${table(
+  ['inventory', '/status', '/metrics'],
+  [daemon3, daemon5k].map((d) => [`${d.nodes} nodes`, `${f0(d.statusRps)} req/s`, `${f0(d.metricsRps)} req/s`]),
+)}
+
+Both read the live rule counters (per-policy packets) at most once a second,
+shared by all requests.
+`;
+  writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), md);
+  console.log(md);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`bench failed: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  },
+);

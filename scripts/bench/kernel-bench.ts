@@ -1,0 +1,296 @@
+// The benchmarks that need the kernel, each in namespaces it makes and removes:
+// apply against the raw tools, reconverge, drift, memory, status server
+// throughput, packet path.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { compile } from '../../src/compile/compile.js';
+import { toDesired } from '../../src/compile/desired.js';
+import { createLine } from '../../src/compile/render-ipset.js';
+import { renderFamily } from '../../src/compile/render-iptables.js';
+import { parseConfig } from '../../src/config/validate-config.js';
+import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
+import { DaemonProc } from '../lab/daemon.js';
+import { buildCluster, Lab, ROOT } from '../lab/netns.js';
+import { configText, inventoryText, median, nodeAddress, percentile } from './fixtures.js';
+
+const IFACES = [
+  { name: 'cp0', addresses: [{ address: '10.100.0.1', family: 4 as const }] },
+  { name: 'wp0', addresses: [{ address: '10.200.0.1', family: 4 as const }] },
+];
+
+async function nodeLab(tag: string): Promise<{ lab: Lab; ns: Record<string, string>; dir: string; done: () => Promise<void> }> {
+  const lab = new Lab(tag);
+  const dir = path.join(os.tmpdir(), lab.id);
+  mkdirSync(dir, { recursive: true });
+  const ns = await buildCluster(lab, [
+    { name: 'node', cp: ['10.100.0.1/16'], wp: ['10.200.0.1/16'] },
+    { name: 'peer', cp: [`${nodeAddress('cp', 1)}/16`], wp: [`${nodeAddress('wp', 1)}/16`] },
+  ]);
+  return {
+    lab,
+    ns,
+    dir,
+    done: async () => {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ApplyResult {
+  nodes: number;
+  rawMs: number;
+  oursMs: number;
+  ratio: number;
+  noopMs: number;
+  noopP99Ms: number;
+  noopWrote: boolean;
+  readMs: number;
+  verifyMs: number;
+}
+
+export async function benchApply(sizes: number[], runs = 10): Promise<ApplyResult[]> {
+  const out: ApplyResult[] = [];
+  const cfg = parseConfig(configText(), '/etc/artesca-fw/config.yaml', { hostname: 'x' });
+  for (const n of sizes) {
+    const inv = parseInventory(inventoryText(n), '/etc/artesca-fw/inventory.yaml');
+    checkCluster(cfg, inv);
+    const rs = compile({ config: cfg.config, inventory: inv.inventory, interfaces: IFACES });
+    const rawSets = rs.sets.map((s) => [createLine(s), ...s.members.map((m) => `add ${s.name} ${m}`)].join('\n')).join('\n');
+    const L = await nodeLab('ap');
+    try {
+      const file = path.join(L.dir, 'input.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          rawSets: `${rawSets}\n`,
+          ipv4: renderFamily(rs.families.find((f) => f.family === 4)!),
+          ipv6: renderFamily(rs.families.find((f) => f.family === 6)!),
+          desired: toDesired(rs),
+        }),
+      );
+      const r = await L.lab.exec(L.ns.node!, process.execPath, [
+        path.join(ROOT, 'dist/scripts/bench/apply-worker.js'),
+        file,
+        String(runs),
+      ]);
+      if (r.code !== 0) throw new Error(`apply worker: ${r.stderr}`);
+      const res = JSON.parse(r.stdout) as {
+        raw: number[];
+        ours: number[];
+        noop: number[];
+        noopWrote: boolean;
+        reads: number[];
+        verifies: number[];
+      };
+      out.push({
+        nodes: n,
+        rawMs: median(res.raw),
+        oursMs: median(res.ours),
+        ratio: median(res.ours) / median(res.raw),
+        noopMs: median(res.noop),
+        noopP99Ms: percentile(res.noop, 99),
+        noopWrote: res.noopWrote,
+        readMs: median(res.reads),
+        verifyMs: median(res.verifies),
+      });
+    } finally {
+      await L.done();
+    }
+  }
+  return out;
+}
+
+export interface DaemonResult {
+  nodes: number;
+  reconvergeP50: number;
+  reconvergeP99: number;
+  edits: number;
+  driftP50: number;
+  driftP99: number;
+  drifts: number;
+  /** RSS after the 70 reconciles above and 12 s idle. */
+  rssMb: number;
+  statusRps: number;
+  metricsRps: number;
+}
+
+async function wrk(lab: Lab, ns: string, url: string): Promise<number> {
+  const r = await lab.exec(ns, 'wrk', ['-t1', '-c8', '-d5s', url]);
+  if (r.code !== 0) throw new Error(`wrk: ${r.stderr}`);
+  return Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1] ?? 0);
+}
+
+export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promise<DaemonResult> {
+  const L = await nodeLab('dm');
+  const d = { proc: undefined as DaemonProc | undefined };
+  try {
+    const inv = path.join(L.dir, 'inventory.yaml');
+    const extra = { name: 'extra', cp: '10.100.254.1', wp: '10.200.254.1' };
+    const texts = [inventoryText(nodes), inventoryText(nodes, [extra])];
+    writeFileSync(inv, texts[0]!);
+    writeFileSync(path.join(L.dir, 'config.yaml'), configText());
+    d.proc = new DaemonProc(L.ns.node!, ['--config', path.join(L.dir, 'config.yaml')]);
+    await d.proc.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 60_000);
+    await new Promise((r) => setTimeout(r, 2000));
+
+    // Reconverge: inventory written on disk -> the apply that put it live has logged
+    // (it logs after the read-back verified the kernel holds the new set).
+    const reconverge: number[] = [];
+    for (let i = 0; i < edits; i++) {
+      const since = d.proc.logs.length;
+      const t0 = performance.now();
+      writeFileSync(inv, texts[(i + 1) % 2]!);
+      await d.proc.waitFor((l) => l.event === 'apply' && l.reason === 'file change' && l.result === 'applied', 10_000, since);
+      reconverge.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    writeFileSync(inv, texts[0]!);
+    await new Promise((r) => setTimeout(r, 1000));
+
+    // Drift: someone flushes our busiest chain -> repaired (logged after read-back).
+    const drift: number[] = [];
+    for (let i = 0; i < drifts; i++) {
+      const since = d.proc.logs.length;
+      await L.lab.must(L.ns.node!, 'iptables-nft', ['-t', 'mangle', '-F', 'AFW-CP-IN']);
+      const t0 = performance.now();
+      await d.proc.waitFor((l) => l.reason === 'drift' && l.result === 'repaired', 10_000, since);
+      drift.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    // Idle after the bursts above: give the collector its quiet second and V8 its memory reducer.
+    await new Promise((r) => setTimeout(r, 12_000));
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0);
+    const statusRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/status');
+    const metricsRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/metrics');
+    return {
+      nodes,
+      reconvergeP50: percentile(reconverge, 50),
+      reconvergeP99: percentile(reconverge, 99),
+      edits,
+      driftP50: percentile(drift, 50),
+      driftP99: percentile(drift, 99),
+      drifts,
+      rssMb: rssKb / 1024,
+      statusRps,
+      metricsRps,
+    };
+  } finally {
+    await d.proc?.kill('SIGKILL');
+    await L.done();
+  }
+}
+
+/** RSS of a freshly started daemon, idle for `idleMs` after its first apply. */
+export async function benchMemory(nodes: number, idleMs = 10_000): Promise<number> {
+  const L = await nodeLab('mm');
+  let proc: DaemonProc | undefined;
+  try {
+    writeFileSync(path.join(L.dir, 'inventory.yaml'), inventoryText(nodes));
+    writeFileSync(path.join(L.dir, 'config.yaml'), configText());
+    proc = new DaemonProc(L.ns.node!, ['--config', path.join(L.dir, 'config.yaml')]);
+    await proc.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 60_000);
+    await new Promise((r) => setTimeout(r, idleMs));
+    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+  } finally {
+    await proc?.kill('SIGKILL');
+    await L.done();
+  }
+}
+
+export interface PacketResult {
+  mode: string;
+  gbps: number;
+  ofNoFirewall: number;
+}
+
+export async function benchPacketPath(nodes: number, seconds = 4): Promise<PacketResult[]> {
+  const L = await nodeLab('pk');
+  const server = L.ns.node!;
+  const client = L.ns.peer!;
+  const clientIp = nodeAddress('cp', nodes - 1); // the last peer of the inventory: the worst place for a naive list
+  try {
+    await L.lab.must(client, 'ip', ['addr', 'add', `${clientIp}/16`, 'dev', 'cp0']);
+    writeFileSync(path.join(L.dir, 'inventory.yaml'), inventoryText(nodes));
+    const config = configText({
+      extra: {
+        policies: [
+          {
+            name: 'iperf',
+            order: 300,
+            appliesTo: { plane: 'controlPlane' },
+            ingress: [{ action: 'allow', protocol: 'tcp', ports: [5201], from: { plane: 'controlPlane' } }],
+          },
+        ],
+      },
+    });
+    writeFileSync(path.join(L.dir, 'config.yaml'), config);
+    const iperfd = spawn('ip', ['netns', 'exec', server, 'iperf3', '-s', '-B', '10.100.0.1', '-p', '5201'], { stdio: 'ignore' });
+    await new Promise((r) => setTimeout(r, 500));
+    const measure = async (): Promise<number> => {
+      const r = await L.lab.exec(client, 'iperf3', [
+        '-c',
+        '10.100.0.1',
+        '-p',
+        '5201',
+        '-B',
+        clientIp,
+        '-t',
+        String(seconds),
+        '-J',
+      ]);
+      if (r.code !== 0) throw new Error(`iperf3: ${r.stdout.slice(0, 300)} ${r.stderr}`);
+      return JSON.parse(r.stdout).end.sum_received.bits_per_second / 1e9;
+    };
+    // One rule per peer, no conntrack shortcut, as a naive generator would write it.
+    const naiveLines = ['*mangle', ':NAIVE - [0:0]'];
+    for (let i = 0; i < nodes; i++)
+      naiveLines.push(`-A NAIVE -s ${nodeAddress('cp', i)}/32 -p tcp -m tcp --dport 5201 -j RETURN`);
+    naiveLines.push('-A NAIVE -j DROP', '-I PREROUTING 1 -i cp0 -m addrtype --dst-type LOCAL -j NAIVE', 'COMMIT', '');
+    const cfgFile = path.join(L.dir, 'config.yaml');
+    const modes: Record<string, { on: () => Promise<void>; off: () => Promise<void>; gbps: number[] }> = {
+      none: { on: async () => {}, off: async () => {}, gbps: [] },
+      ours: {
+        on: async () => {
+          const r = await L.lab.cli(server, ['apply', '--config', cfgFile]);
+          if (r.code !== 0) throw new Error(`apply: ${r.stderr}`);
+        },
+        off: async () => {
+          await L.lab.cli(server, ['flush', '--config', cfgFile]);
+        },
+        gbps: [],
+      },
+      naive: {
+        on: () => L.lab.must(server, 'iptables-nft-restore', ['--noflush'], { input: naiveLines.join('\n') }).then(() => {}),
+        off: async () => {
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', '1']);
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-F', 'NAIVE']);
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-X', 'NAIVE']);
+        },
+        gbps: [],
+      },
+    };
+    // Interleaved rounds, so that a slow moment of the machine hits every mode alike.
+    for (let round = 0; round < 3; round++) {
+      for (const m of Object.values(modes)) {
+        await m.on();
+        m.gbps.push(await measure());
+        await m.off();
+      }
+    }
+    const none = median(modes.none!.gbps);
+    const ours = median(modes.ours!.gbps);
+    const naive = median(modes.naive!.gbps);
+    iperfd.kill('SIGKILL');
+    return [
+      { mode: 'no firewall', gbps: none, ofNoFirewall: 1 },
+      { mode: `artesca-fw (${nodes}-node inventory, peers in sets)`, gbps: ours, ofNoFirewall: ours / none },
+      { mode: `naive: one rule per peer (${nodes} rules, client last)`, gbps: naive, ofNoFirewall: naive / none },
+    ];
+  } finally {
+    await L.done();
+  }
+}
