@@ -278,7 +278,7 @@ ${table(
   [daemon3, daemon5k].map((d) => [`${d.nodes} nodes`, `${f0(d.statusRps)} req/s`, `${f0(d.metricsRps)} req/s`]),
 )}
 
-Both read the live rule counters (per-policy packets) at most once a second,
+Both read the live rule counters (per-policy packets) at most twice a second,
 shared by all requests.
 `;
   writeFileSync(path.join(ROOT, 'BENCHMARKS.md'), md);

@@ -15,7 +15,7 @@ import { FileWatcher, InterfaceWatcher } from './watchers.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/artesca-fw';
 const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9900 };
-const COUNTER_CACHE_MS = 1000;
+const COUNTER_CACHE_MS = 500;
 
 export interface DaemonOptions {
   configFile: string;
@@ -48,7 +48,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }, 1000);
 
   let reconciler: Reconciler;
-  // Counters are read from the kernel at most once a second, however many
+  // Counters are read from the kernel at most twice a second, however many
   // scrapes and status requests arrive: concurrent callers share one read.
   let countersCache: { at: number; value: Promise<PolicyCounter[]> } | null = null;
   const policyCounters = (): Promise<PolicyCounter[]> => {

@@ -82,6 +82,7 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
   it('/metrics exposes applies, durations, drift repairs, sizes, inventory and per-policy packet counters', async () => {
     expect(await probe('node-2', '10.100.0.1', 6443)).toBe('open');
     expect(await probe('outsider', '10.100.0.1', 6443)).toBe('timeout');
+    await new Promise((r) => setTimeout(r, 600)); // counters are read at most every 500 ms
     const m = await http('/metrics');
     expect(m.status).toBe(200);
     expect(m.contentType).toMatch(/text\/plain/);
