@@ -205,6 +205,9 @@ export interface PacketResult {
   mode: string;
   gbps: number;
   ofNoFirewall: number;
+  /** Slowest and fastest round, to show the machine's noise. */
+  min: number;
+  max: number;
 }
 
 export async function benchPacketPath(nodes: number, seconds = 4): Promise<PacketResult[]> {
@@ -274,7 +277,7 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
       },
     };
     // Interleaved rounds, so that a slow moment of the machine hits every mode alike.
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 5; round++) {
       for (const m of Object.values(modes)) {
         await m.on();
         m.gbps.push(await measure());
@@ -285,10 +288,16 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
     const ours = median(modes.ours!.gbps);
     const naive = median(modes.naive!.gbps);
     iperfd.kill('SIGKILL');
+    const spread = (m: string) => ({ min: Math.min(...modes[m]!.gbps), max: Math.max(...modes[m]!.gbps) });
     return [
-      { mode: 'no firewall', gbps: none, ofNoFirewall: 1 },
-      { mode: `artesca-fw (${nodes}-node inventory, peers in sets)`, gbps: ours, ofNoFirewall: ours / none },
-      { mode: `naive: one rule per peer (${nodes} rules, client last)`, gbps: naive, ofNoFirewall: naive / none },
+      { mode: 'no firewall', gbps: none, ofNoFirewall: 1, ...spread('none') },
+      { mode: `artesca-fw (${nodes}-node inventory, peers in sets)`, gbps: ours, ofNoFirewall: ours / none, ...spread('ours') },
+      {
+        mode: `naive: one rule per peer (${nodes} rules, client last)`,
+        gbps: naive,
+        ofNoFirewall: naive / none,
+        ...spread('naive'),
+      },
     ];
   } finally {
     await L.done();
