@@ -169,16 +169,19 @@ ${table(
 )}
 
 ${
-  a3.ratio > 1.25
-    ? `At 3 nodes the goal is missed, and the table shows why: each tool run costs a
-few milliseconds of process start-up, the raw script runs three, and apply runs
-the same loads plus a read before (${f1(a3.readMs)} ms, three tools side by side) and
-a read-back after (${f1(a3.verifyMs)} ms, two side by side). Without those reads apply
-would be about ${f1(a3.oursMs - a3.readMs - a3.verifyMs)} ms against ${f1(a3.rawMs)} ms. Both reads are what
-makes apply safe (write only what differs, keep counters, roll back on failure,
-prove the result), so they stay; the two families are already loaded and read
-back in parallel. As the input grows the fixed cost fades (${a5k.ratio.toFixed(2)}× at 5,000 nodes).`
-    : 'The fixed cost of the two reads is within the goal at both sizes.'
+  a3.ratio > 1.25 || a5k.ratio > 1.25
+    ? `Where the goal is missed, the table shows why: each tool run costs a few
+milliseconds of process start-up, the raw script runs three, and apply runs the
+same loads plus a read before (three tools side by side: ${f1(a3.readMs)} ms at 3 nodes,
+${f1(a5k.readMs)} ms at 5,000, where the live sets' members are read too) and a read-back
+after (two side by side: ${f1(a3.verifyMs)} / ${f1(a5k.verifyMs)} ms). Without those reads apply
+would take about ${f1(a3.oursMs - a3.readMs - a3.verifyMs)} ms against the raw ${f1(a3.rawMs)} ms at 3 nodes, and
+${f1(a5k.oursMs - a5k.readMs - a5k.verifyMs)} ms against ${f1(a5k.rawMs)} ms at 5,000. Both reads are what make apply safe
+(write only what differs so counters keep counting, have the previous state to
+roll back to, prove the result), so they stay; the families are already loaded
+and read back in parallel. Figures move by 20-50 % between runs on this machine
+(a shared virtual machine): compare within one run.`
+    : 'The fixed cost of the two reads stays within the goal at both sizes.'
 }
 A no-op reconcile writes nothing (checked: no batch is sent; rule counters keep
 counting, see the dataplane tests); with 5,000 nodes it is slower because the read
