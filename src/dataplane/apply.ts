@@ -14,10 +14,13 @@ import type { Family } from '../config/model.js';
 import { AfwError, asAfwError } from '../errors.js';
 import type { Tools } from './backend.js';
 import {
+  editsBatch,
   familyChange,
+  invertEdits,
   liveAsDesired,
   prepareSetsBatch,
   type SetChange,
+  type SetEdit,
   setChange,
   setsUnchanged,
   swapSetsBatch,
@@ -85,7 +88,7 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     hooksInserted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksInserted, 0), 0),
     hooksDeleted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksDeleted, 0), 0),
     setsCreated: sets.created.map((s) => s.name),
-    setsUpdated: sets.updated.map((s) => s.name),
+    setsUpdated: [...sets.updated.map((s) => s.name), ...sets.edited.map((e) => e.set)].sort(),
     setsRemoved: sets.stale,
     connectionsCut: 0,
   };
@@ -104,9 +107,11 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
   }
 
   const swapped: string[] = [];
+  const edited: SetEdit[] = [];
   const touched: Family[] = [];
   try {
     await swapIn(sets, swapped);
+    await editInPlace(sets.edited, edited);
     // The two families are independent tables: load them side by side.
     for (const c of changes) if (c.batch) touched.push(c.family);
     const loads = await Promise.allSettled(changes.map((c) => iptablesRestore(tools, c.family, c.batch)));
@@ -114,7 +119,7 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     if (failed) throw failed.reason;
     await verify(desired, tools);
   } catch (err) {
-    await rollback(snapshot, touched, swapped, sets, tools, asAfwError(err));
+    await rollback(snapshot, touched, swapped, edited, sets, tools, asAfwError(err));
     throw err;
   }
 
@@ -159,6 +164,19 @@ async function cutConnections(addresses: string[]): Promise<number | 'unavailabl
   return cut;
 }
 
+/** Single-member changes, each atomic on its own. `done` records what happened, for rollback. */
+async function editInPlace(edits: SetEdit[], done: SetEdit[]): Promise<void> {
+  if (edits.length === 0) return;
+  const res = await run('ipset', ['restore'], { input: editsBatch(edits) });
+  if (res.code === 0 && res.stderr.trim() === '') {
+    done.push(...edits);
+    return;
+  }
+  const line = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
+  done.push(...edits.slice(0, Math.max(0, line - 1)));
+  throw new AfwError('AFW_IPSET_FAILED', `ipset add/del failed: ${quoteTool(res)}`, { step: 'ipset add/del' });
+}
+
 async function swapIn(sets: SetChange, swapped: string[]): Promise<void> {
   const names = sets.updated.map((s) => s.name);
   if (names.length === 0) return;
@@ -191,6 +209,7 @@ async function rollback(
   snapshot: LiveState,
   touched: Family[],
   swapped: string[],
+  edited: SetEdit[],
   sets: SetChange,
   tools: Tools,
   cause: AfwError,
@@ -208,6 +227,7 @@ async function rollback(
   }
   try {
     if (swapped.length) await ipsetRestore(swapSetsBatch(swapped), 'ipset swap back');
+    if (edited.length) await ipsetRestore(editsBatch(invertEdits(edited)), 'ipset undo of in-place edits');
   } catch (err) {
     failures.push(`sets: ${asAfwError(err).message}`);
   }

@@ -107,6 +107,12 @@ export interface SetChange {
   created: AddressSet[];
   /** Sets whose members differ: built under `<name>-swp`, then swapped in. */
   updated: AddressSet[];
+  /**
+   * Sets that differ by exactly one member (a node joined or left): that one
+   * `add` or `del` is itself atomic, so it is done in place, without copying
+   * the whole set.
+   */
+  edited: SetEdit[];
   /** Our sets that are no longer wanted: destroyed once no rule references them. */
   stale: string[];
   /** Temporary sets left by an interrupted apply: destroyed first. */
@@ -115,21 +121,34 @@ export interface SetChange {
   conflicting: string[];
 }
 
-function sameMembers(want: AddressSet, live: LiveSet): boolean {
-  if (want.members.length !== live.members.length) return false;
-  const a = want.members.map(normalizeMember).sort();
-  const b = [...live.members].sort();
-  return a.every((x, i) => x === b[i]);
+export interface SetEdit {
+  set: string;
+  op: 'add' | 'del';
+  member: string;
+}
+
+/** The members to add and to delete to turn `live` into `want`. */
+function memberDiff(want: AddressSet, live: LiveSet): { add: string[]; del: string[] } {
+  const wanted = new Set(want.members.map(normalizeMember));
+  const have = new Set(live.members);
+  return { add: [...wanted].filter((m) => !have.has(m)), del: [...have].filter((m) => !wanted.has(m)) };
 }
 
 export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetChange {
-  const change: SetChange = { created: [], updated: [], stale: [], leftovers: [], conflicting: [] };
+  const change: SetChange = { created: [], updated: [], edited: [], stale: [], leftovers: [], conflicting: [] };
   const names = new Set(want.map((s) => s.name));
   for (const s of want) {
     const l = live.get(s.name);
     if (!l) change.created.push(s);
     else if (l.type !== s.type || l.family !== s.family) change.conflicting.push(s.name);
-    else if (!sameMembers(s, l)) change.updated.push(s);
+    else {
+      const d = memberDiff(s, l);
+      if (d.add.length + d.del.length === 1) {
+        change.edited.push(
+          d.add.length ? { set: s.name, op: 'add', member: d.add[0]! } : { set: s.name, op: 'del', member: d.del[0]! },
+        );
+      } else if (d.add.length + d.del.length > 1) change.updated.push(s);
+    }
   }
   for (const name of live.keys()) {
     if (name.endsWith(SWAP_SUFFIX)) change.leftovers.push(name);
@@ -139,7 +158,7 @@ export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetCh
 }
 
 export function setsUnchanged(c: SetChange): boolean {
-  return c.created.length + c.updated.length + c.stale.length + c.leftovers.length + c.conflicting.length === 0;
+  return c.created.length + c.updated.length + c.edited.length + c.stale.length + c.leftovers.length + c.conflicting.length === 0;
 }
 
 /** Batch 1: everything that touches no live rule (leftover cleanup, new sets, new contents under temporary names). */
@@ -152,6 +171,14 @@ export function prepareSetsBatch(c: SetChange): string {
     lines.push(createLine(s, tmp), ...s.members.map((m) => `add ${tmp} ${m}`));
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+export function editsBatch(edits: SetEdit[]): string {
+  return edits.length ? `${edits.map((e) => `${e.op} ${e.set} ${e.member}`).join('\n')}\n` : '';
+}
+
+export function invertEdits(edits: SetEdit[]): SetEdit[] {
+  return edits.map((e) => ({ ...e, op: e.op === 'add' ? 'del' : 'add' }));
 }
 
 /** Batch 2: the atomic swaps. After it, each `<name>-swp` holds the old members (for rollback). */

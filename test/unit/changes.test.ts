@@ -84,6 +84,31 @@ describe('setChange', () => {
   });
 });
 
+it('a set that differs by one member is edited in place (one atomic add or del), not rebuilt', () => {
+  const all = desired.sets.find((x) => x.name === 'afw4-cp-all')!;
+  const minusOne = parseIpsetSave(
+    [
+      'create afw4-cp-all hash:ip family inet hashsize 1024 maxelem 65536',
+      ...all.members.slice(1).map((m) => `add afw4-cp-all ${m}`),
+    ].join('\n'),
+  );
+  const plusOne = parseIpsetSave(
+    [
+      'create afw4-cp-all hash:ip family inet hashsize 1024 maxelem 65536',
+      ...[...all.members, '10.100.0.99'].map((m) => `add afw4-cp-all ${m}`),
+    ].join('\n'),
+  );
+  const only = [all];
+  expect(setChange(only, minusOne)).toMatchObject({
+    updated: [],
+    edited: [{ set: 'afw4-cp-all', op: 'add', member: all.members[0] }],
+  });
+  expect(setChange(only, plusOne)).toMatchObject({
+    updated: [],
+    edited: [{ set: 'afw4-cp-all', op: 'del', member: '10.100.0.99' }],
+  });
+});
+
 it('VERSION matches package.json', () => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   expect(VERSION).toBe(pkg.version);
