@@ -264,9 +264,7 @@ export class Reconciler {
       const tools = this.tools;
       const report = await applyDesired(node.desired, tools);
       const hash = desiredHash(node.desired);
-      if (report.changed || this.status.ruleset?.hash !== hash) {
-        await saveState(config.stateDir, node.ruleset.node.name, tools.backend, node.desired);
-      }
+      const storeState = report.changed || this.status.ruleset?.hash !== hash;
       const counts = countRuleset(node.ruleset);
       this.desired = node.desired;
       this.ruleset = node.ruleset;
@@ -314,6 +312,16 @@ export class Reconciler {
         this.log.warn(fields, 'repaired a change made by someone else to artesca-fw rules or sets');
       else if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
       else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
+      // The rules are live and said so; now the last-known-good copy for the next boot.
+      if (storeState) {
+        await saveState(config.stateDir, node.ruleset.node.name, tools.backend, node.desired).catch((err: unknown) => {
+          const e = asAfwError(err);
+          this.log.error(
+            { event: 'state', code: e.code },
+            `rules are live, but the last-known-good copy was not stored: ${e.message}`,
+          );
+        });
+      }
     } catch (err) {
       const e = asAfwError(err);
       this.recordError(e, at);

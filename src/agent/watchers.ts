@@ -17,7 +17,7 @@ export class FileWatcher {
 
   constructor(
     private readonly onChange: (file: string) => void,
-    private readonly debounceMs = 100,
+    private readonly debounceMs = 50,
   ) {}
 
   async setFiles(files: string[]): Promise<void> {
