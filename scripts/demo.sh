@@ -3,16 +3,7 @@
 # root), builds, and runs the example cluster in network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-missing=()
-command -v iptables-nft-restore >/dev/null || missing+=(iptables)
-command -v ipset >/dev/null || missing+=(ipset)
-command -v ip >/dev/null || missing+=(iproute2)
-command -v nft >/dev/null || missing+=(nftables)
-command -v conntrack >/dev/null || missing+=(conntrack)
-if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+bash scripts/ensure-packages.sh iptables-nft-restore:iptables ipset:ipset ip:iproute2 nft:nftables conntrack:conntrack
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 exec node dist/scripts/demo.js

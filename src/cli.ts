@@ -23,6 +23,16 @@ import { parseProtocol } from './config/validate-policy.js';
 import { AfwError, asAfwError } from './errors.js';
 import { VERSION } from './version.js';
 
+interface ExplainOptions extends Common {
+  from: string;
+  to: string;
+  proto: string;
+  port?: string;
+  icmpType?: string;
+  direction: 'ingress' | 'egress';
+  plane?: Plane;
+}
+
 interface Common {
   config?: string;
   json?: boolean;
@@ -158,22 +168,11 @@ export function buildProgram(): Command {
         'workloadPlane',
       ]),
     )
-    .action(
-      (
-        o: Common & {
-          from: string;
-          to: string;
-          proto: string;
-          port?: string;
-          icmpType?: string;
-          direction: 'ingress' | 'egress';
-          plane?: Plane;
-        },
-      ) =>
-        output(o, async () => {
-          const q = explainQuery(o);
-          return explainCommand(configPath(o.config), q.query, q.protoName, parseOverrides(o.iface));
-        }),
+    .action((o: ExplainOptions) =>
+      output(o, async () => {
+        const q = explainQuery(o);
+        return explainCommand(configPath(o.config), q.query, q.protoName, parseOverrides(o.iface));
+      }),
     );
 
   program
@@ -212,15 +211,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-function explainQuery(o: {
-  from: string;
-  to: string;
-  proto: string;
-  port?: string;
-  icmpType?: string;
-  direction: 'ingress' | 'egress';
-  plane?: Plane;
-}) {
+function explainQuery(o: ExplainOptions) {
   const usage = (m: string) => new AfwError('AFW_USAGE', m);
   for (const [flag, v] of [
     ['--from', o.from],

@@ -110,8 +110,14 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
   const edited: SetEdit[] = [];
   const touched: Family[] = [];
   try {
-    await swapIn(sets, swapped);
-    await editInPlace(sets.edited, edited);
+    await ipsetEach(
+      sets.updated.map((x) => x.name),
+      (n) => swapSetsBatch([n]).trim(),
+      swapped,
+      'ipset swap',
+    );
+    // Single-member changes: each add or del is atomic on its own.
+    await ipsetEach(sets.edited, (e) => editsBatch([e]).trim(), edited, 'ipset add/del');
     // The two families are independent tables: load them side by side.
     for (const c of changes) if (c.batch) touched.push(c.family);
     const loads = await Promise.allSettled(changes.map((c) => iptablesRestore(tools, c.family, c.batch)));
@@ -164,31 +170,21 @@ async function cutConnections(addresses: string[]): Promise<number | 'unavailabl
   return cut;
 }
 
-/** Single-member changes, each atomic on its own. `done` records what happened, for rollback. */
-async function editInPlace(edits: SetEdit[], done: SetEdit[]): Promise<void> {
-  if (edits.length === 0) return;
-  const res = await run('ipset', ['restore'], { input: editsBatch(edits) });
+/**
+ * Runs one ipset command per item (each atomic on its own). ipset stops at a
+ * failing line, so on failure `done` holds exactly the items whose line ran:
+ * what a rollback has to undo.
+ */
+async function ipsetEach<T>(items: T[], line: (item: T) => string, done: T[], step: string): Promise<void> {
+  if (items.length === 0) return;
+  const res = await run('ipset', ['restore'], { input: `${items.map(line).join('\n')}\n` });
   if (res.code === 0 && res.stderr.trim() === '') {
-    done.push(...edits);
+    done.push(...items);
     return;
   }
-  const line = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
-  done.push(...edits.slice(0, Math.max(0, line - 1)));
-  throw new AfwError('AFW_IPSET_FAILED', `ipset add/del failed: ${quoteTool(res)}`, { step: 'ipset add/del' });
-}
-
-async function swapIn(sets: SetChange, swapped: string[]): Promise<void> {
-  const names = sets.updated.map((s) => s.name);
-  if (names.length === 0) return;
-  const res = await run('ipset', ['restore'], { input: swapSetsBatch(names) });
-  if (res.code === 0 && res.stderr.trim() === '') {
-    swapped.push(...names);
-    return;
-  }
-  // ipset stops at the failing line: the swaps before it happened.
-  const line = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
-  swapped.push(...names.slice(0, Math.max(0, line - 1)));
-  throw new AfwError('AFW_IPSET_FAILED', `ipset swap failed: ${quoteTool(res)}`, { step: 'ipset swap' });
+  const failedAt = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
+  done.push(...items.slice(0, Math.max(0, failedAt - 1)));
+  throw new AfwError('AFW_IPSET_FAILED', `${step} failed: ${quoteTool(res)}`, { step });
 }
 
 /** Reads back what is live and checks that it is exactly what was asked for. */
