@@ -197,7 +197,8 @@ sets' ${a5k.nodes * 2}-odd members.
 ## 3. Reconverge
 
 The real daemon in a namespace; the inventory file is rewritten in place
-(alternately adding and removing one node) 50 times; time from the write to the
+(alternately adding and removing one node) 50 times, after 3 warm-up edits that
+are not counted; time from the write to the
 daemon's \`apply\` log line, which it writes after the read-back has verified the
 new set members are live. Includes the 50 ms debounce of file events.
 
