@@ -153,16 +153,17 @@ export async function diffCommand(configFile: string): Promise<CommandResult & {
   requireResolved(node);
   const tools = toolsFor(await chooseBackend(node.sources.config.backend));
   const live = await readLive(tools);
+  const hash = desiredHash(node.desired);
   const lines = [
     ...node.desired.families.flatMap((d) => diffFamily(d, live.families.find((f) => f.family === d.family)!)),
     ...diffSets(node.desired.sets, live.sets),
   ];
   const text = lines.length
     ? lines.map((l) => `${l.kind.padEnd(14)} ${l.where}: ${l.text}`).join('\n')
-    : `live equals desired: ruleset ${desiredHash(node.desired)} on iptables-${tools.backend}`;
+    : `live equals desired: ruleset ${hash} on iptables-${tools.backend}`;
   return {
     text,
-    data: { equal: lines.length === 0, differences: lines, hash: desiredHash(node.desired) },
+    data: { equal: lines.length === 0, differences: lines, hash },
     equal: lines.length === 0,
   };
 }

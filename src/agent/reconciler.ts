@@ -229,8 +229,9 @@ export class Reconciler {
     this.status.unresolved = node.ruleset.unresolved;
     this.status.inventory = { file: inventory.file, nodes: inventory.nodes.length, loadedAt: at };
     this.metrics.inventoryNodes.set(inventory.nodes.length);
+    const hash = desiredHash(node.desired);
     const rolledBack = await readRolledBack(this.stateDir).catch(() => undefined);
-    if (rolledBack && rolledBack.refusedHash === desiredHash(node.desired)) {
+    if (rolledBack && rolledBack.refusedHash === hash) {
       // The config asks for exactly the ruleset whose trial was not confirmed:
       // keep the one that came back, and say so.
       this.tools = toolsFor(rolledBack.backend);
@@ -263,7 +264,6 @@ export class Reconciler {
       }
       const tools = this.tools;
       const report = await applyDesired(node.desired, tools);
-      const hash = desiredHash(node.desired);
       const storeState = report.changed || this.status.ruleset?.hash !== hash;
       const counts = countRuleset(node.ruleset);
       this.desired = node.desired;

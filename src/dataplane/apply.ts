@@ -27,6 +27,7 @@ import {
 } from './changes.js';
 import { quoteTool, run } from './exec.js';
 import { type LiveState, readFamily, readLive } from './live.js';
+import { ipsetRestore, iptablesRestore } from './restore.js';
 
 export interface ApplyReport {
   changed: boolean;
@@ -41,24 +42,6 @@ export interface ApplyReport {
   setsRemoved: string[];
   /** Peers removed from a set whose tracked connections were cut (`conntrack -D -s`), or 'unavailable'. */
   connectionsCut: number | 'unavailable';
-}
-
-async function ipsetRestore(batch: string, step: string): Promise<void> {
-  if (!batch) return;
-  const res = await run('ipset', ['restore'], { input: batch });
-  if (res.code !== 0 || res.stderr.trim() !== '') {
-    throw new AfwError('AFW_IPSET_FAILED', `${step} failed: ${quoteTool(res)}`, { step });
-  }
-}
-
-async function iptablesRestore(tools: Tools, family: Family, batch: string): Promise<void> {
-  if (!batch) return;
-  const cmd = tools.restore(family);
-  const res = await run(cmd, ['--noflush', '--wait'], { input: batch });
-  // iptables-nft can report a problem on stderr and still exit 0: stderr counts.
-  if (res.code !== 0 || res.stderr.trim() !== '') {
-    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} --noflush failed: ${quoteTool(res)}`, { step: `${cmd} (IPv${family})` });
-  }
 }
 
 /** Destroys sets, ignoring ones already gone. */

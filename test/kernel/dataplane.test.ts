@@ -109,19 +109,8 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
   });
 
   it('the jump rules exist exactly once, first in their chain, even after another tool inserted before them', async () => {
-    await L.lab.must(n1, 'iptables-nft', [
-      '-t',
-      'mangle',
-      '-I',
-      'PREROUTING',
-      '1',
-      '-m',
-      'comment',
-      '--comment',
-      'late tool',
-      '-j',
-      'RETURN',
-    ]);
+    const lateTool = ['-m', 'comment', '--comment', 'late tool', '-j', 'RETURN'];
+    await L.lab.must(n1, 'iptables-nft', ['-t', 'mangle', '-I', 'PREROUTING', '1', ...lateTool]);
     const r = await apply();
     expect(r.code, r.stderr).toBe(0);
     expect(r.json).toMatchObject({ changed: true, hooksInserted: 1, hooksDeleted: 1 });
@@ -132,18 +121,7 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
     expect(pre.some((l) => l.includes('late tool'))).toBe(true);
     const filter = await L.lab.must(n1, 'iptables-nft-save', ['-t', 'filter']);
     expect(filter.split('\n').filter((l) => l.startsWith('-A OUTPUT') && l.includes('AFW-OUTPUT'))).toHaveLength(1);
-    await L.lab.must(n1, 'iptables-nft', [
-      '-t',
-      'mangle',
-      '-D',
-      'PREROUTING',
-      '-m',
-      'comment',
-      '--comment',
-      'late tool',
-      '-j',
-      'RETURN',
-    ]);
+    await L.lab.must(n1, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', ...lateTool]);
     foreignBefore = await foreignState(L.lab, n1);
   });
 
