@@ -5,6 +5,7 @@ import { type Desired, toDesired } from '../compile/desired.js';
 import type { HostInterface, InterfaceOverrides } from '../compile/resolve.js';
 import type { Ruleset } from '../compile/ruleset.js';
 import type { Plane } from '../config/model.js';
+import type { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { locate } from '../config/yaml-source.js';
 import { AfwError } from '../errors.js';
 import { hostInterfaces, loadSources, type Sources } from './sources.js';
@@ -17,9 +18,9 @@ export interface CompiledNode {
 
 export async function compileNode(
   configFile: string,
-  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[] } = {},
+  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[]; inventoryReader?: ChunkedYamlReader } = {},
 ): Promise<CompiledNode> {
-  const sources = await loadSources(configFile);
+  const sources = await loadSources(configFile, opts.inventoryReader);
   const ruleset = compile({
     config: sources.config,
     inventory: sources.inventory,

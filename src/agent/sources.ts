@@ -7,6 +7,7 @@ import type { HostInterface } from '../compile/resolve.js';
 import type { Config, Inventory } from '../config/model.js';
 import { type LoadedConfig, parseConfig } from '../config/validate-config.js';
 import { checkCluster, type LoadedInventory, parseInventory } from '../config/validate-inventory.js';
+import type { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { AfwError } from '../errors.js';
 
 export const DEFAULT_CONFIG = '/etc/artesca-fw/config.yaml';
@@ -36,10 +37,11 @@ export async function loadConfigOnly(file: string): Promise<LoadedConfig> {
   return parseConfig(await readText(file, 'config'), file, { hostname: os.hostname() });
 }
 
-export async function loadSources(file: string): Promise<Sources> {
+/** `inventoryReader`: the daemon's memory of parsed inventory items, so an edit re-parses only what changed. */
+export async function loadSources(file: string, inventoryReader?: ChunkedYamlReader): Promise<Sources> {
   const loadedConfig = await loadConfigOnly(file);
   const invFile = loadedConfig.config.inventoryFile;
-  const loadedInventory = parseInventory(await readText(invFile, 'inventory'), invFile);
+  const loadedInventory = parseInventory(await readText(invFile, 'inventory'), invFile, inventoryReader);
   checkCluster(loadedConfig, loadedInventory);
   return { config: loadedConfig.config, inventory: loadedInventory.inventory, loadedConfig, loadedInventory };
 }

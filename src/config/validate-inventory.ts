@@ -4,9 +4,10 @@ import { AfwError, type Problem } from '../errors.js';
 import { cidrContains, parseAddress } from './addresses.js';
 import type { Config, Inventory, InventoryNode, Plane } from './model.js';
 import { PLANES } from './model.js';
-import { inventorySchema } from './schema.js';
+import { inventorySchema, type RawInventory } from './schema.js';
 import { planeCidrs } from './validate-config.js';
 import type { Report } from './validate-policy.js';
+import type { ChunkedYamlReader } from './yaml-chunks.js';
 import { parseYaml, problemAt, type YamlSource } from './yaml-source.js';
 import { zodProblems } from './zod-problems.js';
 
@@ -20,47 +21,113 @@ const IP_KEY: Record<Plane, 'controlPlaneIP' | 'workloadPlaneIP'> = {
   workloadPlane: 'workloadPlaneIP',
 };
 
-export function parseInventory(text: string, file: string): LoadedInventory {
-  const src = parseYaml(text, file, 'AFW_INVENTORY_INVALID');
+type RawNode = RawInventory['nodes'][number];
+const nodeSchema = inventorySchema.shape.nodes.element;
+
+/** What one node says on its own (no other node needed): kept per item by the daemon's reader. */
+interface NodeFacts {
+  roles: readonly InventoryNode['roles'][number][];
+  addresses: Readonly<Record<Plane, readonly string[]>>;
+}
+
+/**
+ * The shape check (zod). With a reader, items whose text did not change since
+ * the last read were checked then: only new items are checked, and the rest of
+ * the document with one item. Any failure runs the full check, so error
+ * messages and their paths are the same either way.
+ */
+function checkShape(src: YamlSource, file: string, reader?: ChunkedYamlReader): RawNode[] {
+  const data = src.data as { nodes?: unknown };
+  const items = data.nodes;
+  if (reader && Array.isArray(items) && items.length > 0) {
+    const fresh = items.filter((it) => !reader.derived.has(it as object));
+    const ok =
+      fresh.every((it) => it !== null && typeof it === 'object' && nodeSchema.safeParse(it).success) &&
+      inventorySchema.safeParse({ ...data, nodes: [items[0]] }).success;
+    if (ok) return items as RawNode[];
+  }
   const parsed = inventorySchema.safeParse(src.data);
   if (!parsed.success) throw invalid(file, zodProblems(src, parsed.error));
+  return parsed.data.nodes;
+}
+
+/** One node's own checks; reports what is wrong with it and returns undefined, or its facts. */
+function nodeFacts(raw: RawNode, i: number, report: Report): NodeFacts | undefined {
+  let clean = true;
+  const roles = [...new Set(raw.roles)].sort();
+  if (roles.length !== raw.roles.length) {
+    report(['nodes', i, 'roles'], 'a role is listed twice');
+    clean = false;
+  }
+  const addresses = { controlPlane: [], workloadPlane: [] } as Record<Plane, string[]>;
+  for (const plane of PLANES) {
+    const value = raw[IP_KEY[plane]];
+    const list = typeof value === 'string' ? [value] : value;
+    const families = new Set<number>();
+    list.forEach((text, j) => {
+      const at = typeof value === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
+      const addr = parseAddress(text);
+      if (!addr) {
+        report(at, `"${text}" is not an IP address`);
+        clean = false;
+      } else if (families.has(addr.family)) {
+        report(at, `a second IPv${addr.family} address: give at most one address per family`);
+        clean = false;
+      } else {
+        families.add(addr.family);
+        addresses[plane].push(addr.text);
+      }
+    });
+  }
+  if (!clean) return undefined;
+  Object.freeze(addresses.controlPlane);
+  Object.freeze(addresses.workloadPlane);
+  return Object.freeze({ roles: Object.freeze(roles), addresses: Object.freeze(addresses) });
+}
+
+/**
+ * `reader`: keeps parsed and checked nodes between reads, so that an edit of a
+ * large inventory re-parses and re-checks only the nodes it changed (the daemon).
+ */
+export function parseInventory(text: string, file: string, reader?: ChunkedYamlReader): LoadedInventory {
+  const src = parseYaml(text, file, 'AFW_INVENTORY_INVALID', reader);
+  const rawNodes = checkShape(src, file, reader);
+  const items = (src.data as { nodes: object[] }).nodes;
   const problems: Problem[] = [];
   const report: Report = (p, m) => problems.push(problemAt(src, p, m));
 
   const nodes: InventoryNode[] = [];
   const names = new Map<string, number>();
   const seen: Record<Plane, Map<string, number>> = { controlPlane: new Map(), workloadPlane: new Map() };
-  parsed.data.nodes.forEach((raw, i) => {
+  rawNodes.forEach((raw, i) => {
     const prev = names.get(raw.name);
     if (prev !== undefined) report(['nodes', i, 'name'], `node name "${raw.name}" is used twice (also nodes[${prev}])`);
     names.set(raw.name, i);
-    const roles = [...new Set(raw.roles)].sort();
-    if (roles.length !== raw.roles.length) report(['nodes', i, 'roles'], 'a role is listed twice');
-    const addresses = { controlPlane: [], workloadPlane: [] } as Record<Plane, string[]>;
+    const item = items[i]!;
+    let facts = reader?.derived.get(item) as NodeFacts | undefined;
+    if (!facts) {
+      facts = nodeFacts(raw, i, report);
+      if (!facts) return;
+      reader?.derived.set(item, facts);
+    }
+    // Across nodes: an address belongs to one node. (A node with facts kept all
+    // its addresses, in order: j is also the index in what the file says.)
     for (const plane of PLANES) {
-      const value = raw[IP_KEY[plane]];
-      const list = typeof value === 'string' ? [value] : value;
-      list.forEach((text, j) => {
-        const at = typeof value === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
-        const addr = parseAddress(text);
-        if (!addr) {
-          report(at, `"${text}" is not an IP address`);
+      facts.addresses[plane].forEach((text, j) => {
+        const other = seen[plane].get(text);
+        if (other === undefined) {
+          seen[plane].set(text, i);
           return;
         }
-        if (addresses[plane].some((a) => parseAddress(a)?.family === addr.family)) {
-          report(at, `a second IPv${addr.family} address: give at most one address per family`);
-          return;
-        }
-        const other = seen[plane].get(addr.text);
-        if (other !== undefined) {
-          report(at, `${addr.text} is already the ${plane} address of nodes[${other}]`);
-          return;
-        }
-        seen[plane].set(addr.text, i);
-        addresses[plane].push(addr.text);
+        const at = typeof raw[IP_KEY[plane]] === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
+        report(at, `${text} is already the ${plane} address of nodes[${other}]`);
       });
     }
-    nodes.push({ name: raw.name, roles, addresses });
+    nodes.push({
+      name: raw.name,
+      roles: facts.roles as InventoryNode['roles'],
+      addresses: facts.addresses as Record<Plane, string[]>,
+    });
   });
   if (problems.length > 0) throw invalid(file, problems);
   return { inventory: { file, nodes }, source: src };

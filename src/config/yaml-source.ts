@@ -8,6 +8,7 @@
 import jsyaml from 'js-yaml';
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import { AfwError, type Problem, type SourcePosition } from '../errors.js';
+import type { ChunkedYamlReader } from './yaml-chunks.js';
 
 export type FieldPath = ReadonlyArray<string | number>;
 
@@ -37,12 +38,19 @@ export function formatPath(path: FieldPath): string {
 }
 
 /** Parses YAML text; syntax errors, an empty file and a non-mapping top level are refused. */
-export function parseYaml(text: string, file: string, code: 'AFW_CONFIG_INVALID' | 'AFW_INVENTORY_INVALID'): YamlSource {
+export function parseYaml(
+  text: string,
+  file: string,
+  code: 'AFW_CONFIG_INVALID' | 'AFW_INVENTORY_INVALID',
+  reader?: ChunkedYamlReader,
+): YamlSource {
   let data: unknown;
   let fastFailed = false;
   try {
+    // An edit of a large inventory re-parses only the items it changed (see yaml-chunks.ts).
+    data = reader?.read(text);
     // YAML 1.2 core schema, as `yaml` uses: no timestamps or other YAML 1.1 surprises.
-    data = jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA, filename: file });
+    data ??= jsyaml.load(text, { schema: jsyaml.CORE_SCHEMA, filename: file });
   } catch {
     fastFailed = true;
   }

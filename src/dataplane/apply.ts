@@ -5,7 +5,7 @@
 //   3. sets, batch 2: swap the new contents in (atomic per set)
 //   4. one `iptables-restore --noflush --wait` per family with only the chains
 //      that differ, the hook fixes and removed chains (atomic per table)
-//   5. read back and verify by rule hash
+//   5. read back the families written and verify them by rule hash
 //   6. remove old contents and sets no rule uses any more
 // If 3-5 fail, the families and sets are put back as they were in 1.
 import type { Desired } from '../compile/desired.js';
@@ -33,6 +33,8 @@ export interface ApplyReport {
   changed: boolean;
   backend: string;
   durationMs: number;
+  /** Milliseconds per step: reading what is live, writing, reading back, removing old sets and cutting connections. */
+  steps: { read: number; write: number; verify: number; cleanup: number };
   chainsRewritten: string[];
   chainsRemoved: string[];
   hooksInserted: number;
@@ -40,8 +42,18 @@ export interface ApplyReport {
   setsCreated: string[];
   setsUpdated: string[];
   setsRemoved: string[];
-  /** Peers removed from a set whose tracked connections were cut (`conntrack -D -s`), or 'unavailable'. */
+  /** Addresses that left every set they were in (their connections are to be cut). */
+  removedPeers: string[];
+  /** Connections of removed peers cut (`conntrack -D -s`), or 'unavailable'; 0 when the caller cuts them itself. */
   connectionsCut: number | 'unavailable';
+}
+
+export interface ApplyOptions {
+  /**
+   * 'caller': leave the cut of removed peers' connections to the caller (the
+   * daemon reports the new rules live first, then cuts). Default: cut before returning.
+   */
+  connectionCut?: 'now' | 'caller';
 }
 
 /** Destroys sets, ignoring ones already gone. */
@@ -50,9 +62,10 @@ async function destroySets(names: string[]): Promise<void> {
   await run('ipset', ['-exist', 'restore'], { input: `${names.map((n) => `destroy ${n}`).join('\n')}\n` });
 }
 
-export async function applyDesired(desired: Desired, tools: Tools): Promise<ApplyReport> {
+export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOptions = {}): Promise<ApplyReport> {
   const started = performance.now();
   const snapshot = await readLive(tools);
+  const steps = { read: performance.now() - started, write: 0, verify: 0, cleanup: 0 };
   const sets = setChange(desired.sets, snapshot.sets);
   if (sets.conflicting.length > 0) {
     throw new AfwError(
@@ -66,6 +79,7 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     changed: false,
     backend: tools.backend,
     durationMs: 0,
+    steps,
     chainsRewritten: changes.flatMap((c) => c.tables.flatMap((t) => t.rewritten)),
     chainsRemoved: changes.flatMap((c) => c.tables.flatMap((t) => t.removed)),
     hooksInserted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksInserted, 0), 0),
@@ -73,6 +87,7 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     setsCreated: sets.created.map((s) => s.name),
     setsUpdated: [...sets.updated.map((s) => s.name), ...sets.edited.map((e) => e.set)].sort(),
     setsRemoved: sets.stale,
+    removedPeers: [],
     connectionsCut: 0,
   };
   if (setsUnchanged(sets) && changes.every((c) => c.batch === '')) {
@@ -106,7 +121,11 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
     const loads = await Promise.allSettled(changes.map((c) => iptablesRestore(tools, c.family, c.batch)));
     const failed = loads.find((l): l is PromiseRejectedResult => l.status === 'rejected');
     if (failed) throw failed.reason;
-    await verify(desired, tools);
+    steps.write = performance.now() - started - steps.read;
+    // Read back what was written. A change of set members alone wrote no rule:
+    // the read before the write already proved the rules are as desired.
+    await verify(desired, tools, touched);
+    steps.verify = performance.now() - started - steps.read - steps.write;
   } catch (err) {
     await rollback(snapshot, touched, swapped, edited, sets, tools, asAfwError(err));
     throw err;
@@ -115,8 +134,10 @@ export async function applyDesired(desired: Desired, tools: Tools): Promise<Appl
   // The old contents (now under the temporary names) and stale sets are no
   // longer referenced by any rule.
   await destroySets([...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
-  report.connectionsCut = await cutConnections(removedPeers(desired, snapshot));
+  report.removedPeers = removedPeers(desired, snapshot);
+  if (opts.connectionCut !== 'caller') report.connectionsCut = await cutConnections(report.removedPeers);
   report.durationMs = performance.now() - started;
+  steps.cleanup = report.durationMs - steps.read - steps.write - steps.verify;
   return report;
 }
 
@@ -139,7 +160,7 @@ export function removedPeers(desired: Desired, snapshot: LiveState): string[] {
  * flow, which the current policy judges: what is still allowed (from any, or
  * through another set) carries on; the rest is dropped.
  */
-async function cutConnections(addresses: string[]): Promise<number | 'unavailable'> {
+export async function cutConnections(addresses: string[]): Promise<number | 'unavailable'> {
   let cut = 0;
   for (const a of addresses) {
     try {
@@ -170,10 +191,11 @@ async function ipsetEach<T>(items: T[], line: (item: T) => string, done: T[], st
   throw new AfwError('AFW_IPSET_FAILED', `${step} failed: ${quoteTool(res)}`, { step });
 }
 
-/** Reads back what is live and checks that it is exactly what was asked for. */
-export async function verify(desired: Desired, tools: Tools): Promise<void> {
-  const lives = await Promise.all(desired.families.map((d) => readFamily(tools, d.family)));
-  for (const [i, d] of desired.families.entries()) {
+/** Reads back the families written and checks that they hold exactly what was asked for. */
+export async function verify(desired: Desired, tools: Tools, families: readonly Family[] = [4, 6]): Promise<void> {
+  const wanted = desired.families.filter((d) => families.includes(d.family));
+  const lives = await Promise.all(wanted.map((d) => readFamily(tools, d.family)));
+  for (const [i, d] of wanted.entries()) {
     const diff = familyChange(d, lives[i]!);
     if (diff.batch !== '') {
       const what = diff.tables.map((t) => `${t.table}: ${[...t.rewritten, ...t.removed].join(', ') || 'jump rules'}`).join('; ');

@@ -131,7 +131,11 @@ export interface SetEdit {
 function memberDiff(want: AddressSet, live: LiveSet): { add: string[]; del: string[] } {
   const wanted = new Set(want.members.map(normalizeMember));
   const have = new Set(live.members);
-  return { add: [...wanted].filter((m) => !have.has(m)), del: [...have].filter((m) => !wanted.has(m)) };
+  const add: string[] = [];
+  const del: string[] = [];
+  for (const m of wanted) if (!have.has(m)) add.push(m);
+  for (const m of have) if (!wanted.has(m)) del.push(m);
+  return { add, del };
 }
 
 export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetChange {

@@ -90,20 +90,42 @@ export function parseSave(text: string, family: Family): LiveFamily {
 }
 
 function normalizeMember(m: string): string {
-  return m.replace(/\/(32|128)$/, '');
+  return m.endsWith('/32') || m.endsWith('/128') ? m.slice(0, m.lastIndexOf('/')) : m;
 }
 
+/**
+ * `ipset save` output -> our sets. Written to walk a 10,000-member save without
+ * splitting it into arrays of words: it runs on every reconcile.
+ */
 export function parseIpsetSave(text: string): Map<string, LiveSet> {
   const sets = new Map<string, LiveSet>();
-  for (const line of text.split('\n')) {
-    const parts = line.trim().split(/\s+/);
-    if (parts[0] === 'create' && parts[1]?.startsWith(SET_PREFIX)) {
-      const famIdx = parts.indexOf('family');
-      const family: Family = parts[famIdx + 1] === 'inet6' ? 6 : 4;
-      sets.set(parts[1], { name: parts[1], family, type: parts[2] ?? '', members: [] });
-    } else if (parts[0] === 'add' && parts[1]) {
-      sets.get(parts[1])?.members.push(normalizeMember(parts[2] ?? ''));
+  let current: LiveSet | undefined;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    if (text.startsWith('add ', start)) {
+      // add NAME MEMBER [options]
+      const nameEnd = text.indexOf(' ', start + 4);
+      if (nameEnd > 0 && nameEnd < end) {
+        const name = text.slice(start + 4, nameEnd);
+        if (current?.name !== name) current = sets.get(name);
+        if (current) {
+          const memberEnd = text.indexOf(' ', nameEnd + 1);
+          current.members.push(
+            normalizeMember(text.slice(nameEnd + 1, memberEnd > 0 && memberEnd < end ? memberEnd : end).trim()),
+          );
+        }
+      }
+    } else if (text.startsWith('create ', start)) {
+      const parts = text.slice(start, end).trim().split(/\s+/);
+      if (parts[1]?.startsWith(SET_PREFIX)) {
+        const famIdx = parts.indexOf('family');
+        const family: Family = parts[famIdx + 1] === 'inet6' ? 6 : 4;
+        sets.set(parts[1], { name: parts[1], family, type: parts[2] ?? '', members: [] });
+      }
     }
+    start = end + 1;
   }
   return sets;
 }

@@ -122,6 +122,8 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
   });
 
   it('an inventory edit puts the new rule live (editor rename and in-place rewrite)', async () => {
+    const held = await peer['node-2']!.probe('10.100.0.1', 6443, { keep: true });
+    expect(held.state).toBe('open');
     const since = d.logs.length;
     const t0 = performance.now();
     const tmp = path.join(L.dir, '.inventory.yaml.swp');
@@ -132,6 +134,11 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
     figures.push(
       `inventory edit (rename) to rule live: ${Math.round(performance.now() - t0)} ms (probe loop ${Math.round(took)} ms)`,
     );
+    // The connection node-2 had is cut too, right after the new rules went live.
+    const cut = await d.waitFor((l) => l.event === 'connections', 5000, since);
+    expect(cut.peers).toEqual(['10.100.0.2', '10.200.0.2']);
+    expect(cut.cut).toBeGreaterThanOrEqual(1);
+    expect((await peer['node-2']!.use(held.conn!)).state).not.toBe('echoed');
     const t1 = performance.now();
     writeFileSync(path.join(L.dir, 'inventory.yaml'), BASE_INVENTORY); // in place
     await until(async () => (await probe('node-2', '10.100.0.1', 6443)) === 'open', 5000, 10);

@@ -194,34 +194,14 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
       expect(await foreignState(L.lab, n1)).toBe(foreignBefore);
     }
 
-    it('when iptables-restore itself fails (a failing binary first on PATH)', async () => {
+    /**
+     * Puts `script` first on PATH as iptables-nft-restore, makes the change and
+     * applies it: the apply must fail (exit 1) and leave the previous ruleset live.
+     */
+    async function failingApply(script: string): Promise<string> {
       mkdirSync(fakeDir(), { recursive: true });
       const fake = path.join(fakeDir(), 'iptables-nft-restore');
-      writeFileSync(fake, '#!/bin/sh\ncat >/dev/null\necho "iptables-restore: line 2 failed: simulated failure" >&2\nexit 1\n');
-      chmodSync(fake, 0o755);
-      const rulesBefore = await ourRules(L.lab, n1);
-      L.writeInventory(changedInventory());
-      changedConfig();
-      const r = await L.lab.cli(n1, ['apply', '--config', L.configFile], { PATH: `${fakeDir()}:${process.env.PATH}` });
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain('simulated failure');
-      expect(r.stderr).toMatch(/iptables-nft-restore/);
-      await expectPreviousStillLive(rulesBefore);
-    });
-
-    it('when the kernel refuses a rule (real iptables-restore, batch with a rule it rejects)', async () => {
-      // A wrapper that slips an invalid rule into the real batch and runs the real tool.
-      const fake = path.join(fakeDir(), 'iptables-nft-restore');
-      writeFileSync(
-        fake,
-        `#!/usr/bin/env node
-const { spawnSync } = require('node:child_process');
-const input = require('node:fs').readFileSync(0, 'utf8');
-const broken = input.replace(/\\nCOMMIT\\n/, '\\n-A AFW-PREROUTING -m nosuchmatch --nosuch 1 -j RETURN\\nCOMMIT\\n');
-const r = spawnSync('/usr/sbin/iptables-nft-restore', process.argv.slice(2), { input: broken, stdio: ['pipe', 'inherit', 'inherit'] });
-process.exit(r.status ?? 1);
-`,
-      );
+      writeFileSync(fake, script);
       chmodSync(fake, 0o755);
       writeFileSync(path.join(fakeDir(), 'package.json'), '{"type":"commonjs"}');
       const rulesBefore = await ourRules(L.lab, n1);
@@ -229,8 +209,41 @@ process.exit(r.status ?? 1);
       changedConfig();
       const r = await L.lab.cli(n1, ['apply', '--config', L.configFile], { PATH: `${fakeDir()}:${process.env.PATH}` });
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/nosuchmatch|Couldn't load match/i);
       await expectPreviousStillLive(rulesBefore);
+      return r.stderr;
+    }
+
+    /** A wrapper that runs the real iptables-nft-restore on the batch as `transform` changes it. */
+    const wrapper = (transform: string) => `#!/usr/bin/env node
+const { spawnSync } = require('node:child_process');
+const input = require('node:fs').readFileSync(0, 'utf8');
+const batch = ${transform};
+const r = spawnSync('/usr/sbin/iptables-nft-restore', process.argv.slice(2), { input: batch, stdio: ['pipe', 'inherit', 'inherit'] });
+process.exit(r.status ?? 1);
+`;
+
+    it('when iptables-restore itself fails (a failing binary first on PATH)', async () => {
+      const stderr = await failingApply(
+        '#!/bin/sh\ncat >/dev/null\necho "iptables-restore: line 2 failed: simulated failure" >&2\nexit 1\n',
+      );
+      expect(stderr).toContain('simulated failure');
+      expect(stderr).toMatch(/iptables-nft-restore/);
+    });
+
+    it('when the kernel refuses a rule (real iptables-restore, batch with a rule it rejects)', async () => {
+      // The real batch with an invalid rule slipped in.
+      const stderr = await failingApply(
+        wrapper(`input.replace(/\\nCOMMIT\\n/, '\\n-A AFW-PREROUTING -m nosuchmatch --nosuch 1 -j RETURN\\nCOMMIT\\n')`),
+      );
+      expect(stderr).toMatch(/nosuchmatch|Couldn't load match/i);
+    });
+
+    it('when the tool reports success but the kernel holds something else (found by the read-back)', async () => {
+      // The real batch minus one rule (the new 7000 allow), and exit 0, as a tool with
+      // "errors that exit 0" would: only reading back what is live can notice.
+      const stderr = await failingApply(wrapper(`input.split('\\n').filter((l) => !/--dport 7000 /.test(l)).join('\\n')`));
+      expect(stderr).toContain('AFW_VERIFY_FAILED');
+      expect(stderr).toMatch(/read back differ/);
     });
 
     it('then, with the real tools, the same change applies', async () => {

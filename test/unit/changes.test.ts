@@ -113,3 +113,32 @@ it('VERSION matches package.json', () => {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   expect(VERSION).toBe(pkg.version);
 });
+
+it('reads ipset save output: members of our sets only, with options and host prefixes stripped', () => {
+  const sets = parseIpsetSave(
+    [
+      'create other hash:ip family inet',
+      'add other 10.0.0.9',
+      'create afw4-cp-all hash:ip family inet hashsize 1024 maxelem 65536',
+      'add afw4-cp-all 10.100.0.1',
+      'add afw4-cp-all 10.100.0.2/32',
+      'add afw4-cp-all 10.100.0.3 timeout 0',
+      'create afw6-wp-all hash:ip family inet6 hashsize 1024 maxelem 65536',
+      'add afw6-wp-all fd00::1/128',
+      'add afw6-wp-all fd00::2',
+      'add afw4-cp-all 10.100.0.4',
+      'create afw4-cp-vip hash:net family inet hashsize 1024 maxelem 65536',
+      'add afw4-cp-vip 10.100.0.0/24',
+    ].join('\n'),
+  );
+  expect([...sets.keys()]).toEqual(['afw4-cp-all', 'afw6-wp-all', 'afw4-cp-vip']);
+  expect(sets.get('afw4-cp-all')).toEqual({
+    name: 'afw4-cp-all',
+    family: 4,
+    type: 'hash:ip',
+    members: ['10.100.0.1', '10.100.0.2', '10.100.0.3', '10.100.0.4'],
+  });
+  expect(sets.get('afw6-wp-all')?.members).toEqual(['fd00::1', 'fd00::2']);
+  expect(sets.get('afw6-wp-all')?.family).toBe(6);
+  expect(sets.get('afw4-cp-vip')?.members).toEqual(['10.100.0.0/24']);
+});
