@@ -5,7 +5,8 @@
 //   the writer's PID; a change by someone else that touches an AFW- chain, a
 //   built-in chain we hook, or a whole table triggers a read-back. Idle costs
 //   nothing.
-// - legacy backend (no change events): the tables are read every poll period.
+// - legacy backend (no change events): the tables are polled, mangle every
+//   second, filter as often as its size allows (legacy-poll.ts).
 // - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
 //   a set missing or with the wrong member count triggers a read-back.
 // - a full read-back every few minutes as a safety net.
@@ -16,6 +17,7 @@ import { SET_PREFIX } from '../compile/ruleset.js';
 import { familyChange, setChange, setsUnchanged } from '../dataplane/changes.js';
 import { recentChildPids, run } from '../dataplane/exec.js';
 import { readLive } from '../dataplane/live.js';
+import { DEFAULT_LEGACY_POLL, LegacyPoller } from './legacy-poll.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface DriftOptions {
@@ -55,6 +57,7 @@ export class DriftWatcher {
     for (const t of this.timers) clearInterval(t);
     if (this.scheduled) clearTimeout(this.scheduled);
     this.monitor?.kill('SIGTERM');
+    this.poller?.stop();
   }
 
   private startMonitor(): void {
@@ -79,15 +82,18 @@ export class DriftWatcher {
     readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onMonitorLine(line));
   }
 
-  private polling = false;
+  private poller: LegacyPoller | null = null;
   private startPolling(why: string): void {
-    if (this.polling || this.stopped) return;
-    this.polling = true;
+    if (this.poller || this.stopped) return;
     this.log.info(
       { event: 'drift', mode: 'poll', why, everyMs: this.opts.legacyPollMs },
-      `drift: reading the tables every ${this.opts.legacyPollMs} ms (${why})`,
+      `drift: reading the mangle table every ${this.opts.legacyPollMs} ms, filter as often as its size allows (${why})`,
     );
-    this.timers.push(setInterval(() => this.schedule('poll'), this.opts.legacyPollMs));
+    this.poller = new LegacyPoller(this.reconciler, (w) => this.schedule(w), this.log, {
+      ...DEFAULT_LEGACY_POLL,
+      pollMs: this.opts.legacyPollMs,
+    });
+    this.poller.start();
   }
 
   private onMonitorLine(line: string): void {

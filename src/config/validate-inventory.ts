@@ -150,18 +150,25 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     controlPlane: planeCidrs(config.networks.controlPlane),
     workloadPlane: planeCidrs(config.networks.workloadPlane),
   };
+  // Runs over every address on every reload: the CIDRs are split by family once, and
+  // the path of a problem is only built when there is one.
+  const byFamily = (plane: Plane, family: number) => cidrsOf[plane].filter((c) => c.family === family);
+  const cidrsFor = {
+    controlPlane: [byFamily('controlPlane', 4), byFamily('controlPlane', 6)],
+    workloadPlane: [byFamily('workloadPlane', 4), byFamily('workloadPlane', 6)],
+  };
   inv.inventory.nodes.forEach((node, i) => {
     for (const plane of PLANES) {
-      const cidrs = cidrsOf[plane];
-      if (cidrs.length === 0) continue;
-      const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
+      if (cidrsOf[plane].length === 0) continue;
       node.addresses[plane].forEach((text, j) => {
-        const at = typeof raw === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
         const addr = parseAddress(text)!;
-        const sameFamily = cidrs.filter((c) => c.family === addr.family);
+        const sameFamily = cidrsFor[plane][addr.family === 4 ? 0 : 1]!;
+        if (sameFamily.length > 0 && sameFamily.some((c) => cidrContains(c, addr))) return;
+        const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
+        const at = typeof raw === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
         if (sameFamily.length === 0) {
           invReport(at, `${text} is IPv${addr.family} but ${config.file} gives no IPv${addr.family} ${plane} CIDR`);
-        } else if (!sameFamily.some((c) => cidrContains(c, addr))) {
+        } else {
           invReport(at, `${text} is outside the ${plane} CIDR ${sameFamily.map((c) => c.text).join(', ')} of ${config.file}`);
         }
       });

@@ -70,6 +70,11 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): Ta
   };
 }
 
+/** Whether one table of what is live differs from what is desired (`live` may hold that table only). */
+export function tableDiffers(desired: DesiredFamily, live: LiveFamily, table: Table): boolean {
+  return tableChange(desired, live, table) !== null;
+}
+
 export interface FamilyChange {
   family: 4 | 6;
   tables: TableChange[];

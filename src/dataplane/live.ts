@@ -139,6 +139,16 @@ export async function readFamily(tools: Tools, family: Family): Promise<LiveFami
   return parseSave(res.stdout, family);
 }
 
+/** One table of one family (`iptables-save -t TABLE`): what the legacy drift poll reads. */
+export async function readTable(tools: Tools, family: Family, table: Table): Promise<LiveFamily> {
+  const cmd = tools.save(family);
+  const res = await run(cmd, ['-t', table]);
+  if (res.code !== 0) {
+    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} -t ${table} failed: ${quoteTool(res)}`, { step: cmd });
+  }
+  return parseSave(res.stdout, family);
+}
+
 export async function readSets(): Promise<Map<string, LiveSet>> {
   const res = await run('ipset', ['save']);
   if (res.code !== 0) throw new AfwError('AFW_IPSET_FAILED', `ipset save failed: ${quoteTool(res)}`, { step: 'ipset save' });

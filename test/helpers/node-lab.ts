@@ -131,9 +131,9 @@ export async function foreignState(lab: Lab, ns: string): Promise<string> {
 }
 
 /** Our rules as live (chains and hooks), for before/after comparisons. */
-export async function ourRules(lab: Lab, ns: string): Promise<string> {
+export async function ourRules(lab: Lab, ns: string, backend: 'nft' | 'legacy' = 'nft'): Promise<string> {
   const lines: string[] = [];
-  for (const cmd of ['iptables-nft-save', 'ip6tables-nft-save']) {
+  for (const cmd of [`iptables-${backend}-save`, `ip6tables-${backend}-save`]) {
     const out = await lab.must(ns, cmd, []);
     lines.push(
       ...out

@@ -1,0 +1,74 @@
+// The daemon on the iptables-legacy backend, which has no change events: its
+// drift poll must repair within 2 s on an ordinary host, and on a host whose
+// filter table holds 20,000 other rules it must slow the filter reads down
+// (their cost grows with the table) while mangle stays on its 1 s cadence.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DaemonProc, until } from '../../scripts/lab/daemon.js';
+import { kernelSkipReason } from '../../scripts/lab/netns.js';
+import { BASE_CONFIG } from '../helpers/fixtures.js';
+import { buildNodeLab, type NodeLab, ourRules } from '../helpers/node-lab.js';
+
+const skip = kernelSkipReason();
+if (skip) console.warn(`SKIPPED legacy daemon kernel tests: ${skip}`);
+
+describe.skipIf(skip !== undefined)('the daemon on iptables-legacy', () => {
+  let L: NodeLab;
+  let n1: string;
+  let d: DaemonProc;
+  const figures: string[] = [];
+
+  beforeAll(async () => {
+    L = await buildNodeLab({ foreign: false, config: `${BASE_CONFIG}backend: legacy\n` });
+    n1 = L.ns['node-1']!;
+    d = new DaemonProc(n1, ['--config', L.configFile]);
+    await d.waitFor((l) => l.event === 'apply' && l.reason === 'startup' && l.result === 'applied', 15_000);
+  });
+  afterAll(async () => {
+    await d?.kill('SIGKILL');
+    await L?.cleanup();
+    if (figures.length) console.log(`legacy daemon figures:\n  ${figures.join('\n  ')}`);
+  });
+
+  async function repaired(what: string, cmd: string, args: string[], withinMs: number): Promise<void> {
+    const want = await ourRules(L.lab, n1, 'legacy');
+    await L.lab.must(n1, cmd, args);
+    expect(await ourRules(L.lab, n1, 'legacy')).not.toBe(want);
+    const took = await until(async () => (await ourRules(L.lab, n1, 'legacy')) === want, withinMs, 20);
+    figures.push(`legacy drift "${what}" repaired in ${Math.round(took)} ms`);
+  }
+
+  it('loads into the legacy tables, not nft', async () => {
+    expect(await L.lab.must(n1, 'iptables-legacy-save', [])).toContain('-j AFW-PREROUTING');
+    expect(await L.lab.must(n1, 'iptables-nft-save', [])).not.toContain('AFW-');
+    expect(d.logs.some((l) => l.event === 'drift' && l.mode === 'poll')).toBe(true);
+  });
+
+  it('repairs within 2 s: a flushed mangle chain, a deleted filter jump, a flushed set', async () => {
+    await repaired('flush AFW-CP-IN', 'iptables-legacy', ['-t', 'mangle', '-F', 'AFW-CP-IN'], 2000);
+    await repaired('delete the OUTPUT jump', 'iptables-legacy', ['-t', 'filter', '-D', 'OUTPUT', '1'], 2000);
+    await repaired('flush set afw4-cp-all', 'ipset', ['flush', 'afw4-cp-all'], 2000);
+  });
+
+  it('with 20,000 other rules in filter: reads filter less often, still repairs mangle within 2 s and filter within its cadence', async () => {
+    const rules = ['*filter', ':FOREIGN - [0:0]'];
+    for (let i = 0; i < 20_000; i++) {
+      rules.push(
+        `-A FOREIGN -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32 -p tcp -m tcp --dport ${1024 + (i % 50000)} -j ACCEPT`,
+      );
+    }
+    rules.push('-A INPUT -j FOREIGN', 'COMMIT', '');
+    await L.lab.must(n1, 'iptables-legacy-restore', ['--noflush'], { input: rules.join('\n') });
+    // The foreign INPUT rule went in after ours: the poll sees its own hooks still first, nothing to repair.
+    const slowed = await d.waitFor(
+      (l) => l.event === 'drift' && typeof l.filterEveryMs === 'number' && l.filterEveryMs > 1000,
+      15_000,
+    );
+    const every = slowed.filterEveryMs as number;
+    figures.push(`filter read with 20,000 rules: ${slowed.filterReadMs} ms, read every ${every} ms`);
+    expect(every).toBeLessThanOrEqual(10_000);
+    await repaired('flush AFW-CP-IN (big filter)', 'iptables-legacy', ['-t', 'mangle', '-F', 'AFW-CP-IN'], 2000);
+    await repaired('delete the OUTPUT jump (big filter)', 'iptables-legacy', ['-t', 'filter', '-D', 'OUTPUT', '1'], every + 2000);
+    const save = await L.lab.must(n1, 'iptables-legacy-save', ['-t', 'filter']);
+    expect(save.split('\n').filter((l) => l.startsWith('-A FOREIGN ')).length).toBe(20_000);
+  });
+});
