@@ -43,6 +43,8 @@ export interface IdleResult {
   cpuSeconds: number;
   percentOfOneCore: number;
   rssMb: number;
+  /** Processes the agent started per second (its tool runs: the drift checks). */
+  toolRunsPerSecond: number;
 }
 
 export async function measureIdle(
@@ -94,12 +96,26 @@ export async function measureIdle(
     // Let start-up work settle (JIT, first checks), then measure a quiet window.
     await new Promise((r) => setTimeout(r, 3000));
     const pid = proc.pid!;
+    // The agent counts the processes it starts (each costs milliseconds of CPU).
+    const peer = lab.peer(node);
+    const toolRuns = async () =>
+      Number(/artesca_fw_tool_runs_total (\d+)/.exec((await peer.http('http://127.0.0.1:9900/metrics')).body)?.[1] ?? 0);
+    const runsBefore = await toolRuns();
     const before = treeCpu(pid);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const used = treeCpu(pid) - before;
+    const runs = (await toolRuns()) - runsBefore;
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     proc.kill('SIGKILL');
-    return { backend, foreignRules, seconds, cpuSeconds: used, percentOfOneCore: (100 * used) / seconds, rssMb: rssKb / 1024 };
+    return {
+      backend,
+      foreignRules,
+      seconds,
+      cpuSeconds: used,
+      percentOfOneCore: (100 * used) / seconds,
+      rssMb: rssKb / 1024,
+      toolRunsPerSecond: runs / seconds,
+    };
   } finally {
     await lab.cleanup();
     const { rmSync } = await import('node:fs');

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Desired } from '../../src/compile/desired.js';
 import { applyDesired, verify } from '../../src/dataplane/apply.js';
 import { toolsFor } from '../../src/dataplane/backend.js';
-import { run } from '../../src/dataplane/exec.js';
+import { execStats, run } from '../../src/dataplane/exec.js';
 import { flushAll } from '../../src/dataplane/flush.js';
 import { readLive } from '../../src/dataplane/live.js';
 
@@ -31,21 +31,35 @@ async function main(): Promise<void> {
   const reads: number[] = [];
   const verifies: number[] = [];
   let noopWrote = false;
+  const starts = { raw: 0, ours: 0, noop: 0 };
+  // What one process start costs from this process, before any tool does anything.
+  const bare: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const t = performance.now();
+    await run('true', []);
+    if (i > 0) bare.push(performance.now() - t);
+  }
   for (let r = 0; r < runs + 1; r++) {
     await flushAll(tools);
+    let s = execStats.starts;
     let t = performance.now();
     // What a hand-written script would run: the sets, then each family, one after the other.
     await must('ipset', ['restore'], input.rawSets);
     await must('iptables-nft-restore', ['--noflush', '--wait'], input.ipv4);
     await must('ip6tables-nft-restore', ['--noflush', '--wait'], input.ipv6);
     const rawMs = performance.now() - t;
+    starts.raw = execStats.starts - s;
     await flushAll(tools);
+    s = execStats.starts;
     t = performance.now();
     await applyDesired(input.desired, tools);
     const oursMs = performance.now() - t;
+    starts.ours = execStats.starts - s;
+    s = execStats.starts;
     t = performance.now();
     const again = await applyDesired(input.desired, tools);
     const noopMs = performance.now() - t;
+    starts.noop = execStats.starts - s;
     // The two steps the raw tools do not take: reading what is live first, reading it back after.
     t = performance.now();
     await readLive(tools);
@@ -62,7 +76,7 @@ async function main(): Promise<void> {
     verifies.push(verifyMs);
   }
   await flushAll(tools);
-  process.stdout.write(`${JSON.stringify({ raw, ours, noop, noopWrote, reads, verifies })}\n`);
+  process.stdout.write(`${JSON.stringify({ raw, ours, noop, noopWrote, reads, verifies, starts, bare })}\n`);
 }
 
 main().catch((err) => {

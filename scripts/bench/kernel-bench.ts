@@ -49,6 +49,10 @@ export interface ApplyResult {
   noopWrote: boolean;
   readMs: number;
   verifyMs: number;
+  /** Processes started by the raw script, by apply, by a no-op reconcile. */
+  starts: { raw: number; ours: number; noop: number };
+  /** Median time to start and reap `true` from the worker: the price of one process start. */
+  startMs: number;
 }
 
 export async function benchApply(sizes: number[], runs = 10): Promise<ApplyResult[]> {
@@ -84,6 +88,8 @@ export async function benchApply(sizes: number[], runs = 10): Promise<ApplyResul
         noopWrote: boolean;
         reads: number[];
         verifies: number[];
+        starts: { raw: number; ours: number; noop: number };
+        bare: number[];
       };
       out.push({
         nodes: n,
@@ -95,6 +101,8 @@ export async function benchApply(sizes: number[], runs = 10): Promise<ApplyResul
         noopWrote: res.noopWrote,
         readMs: median(res.reads),
         verifyMs: median(res.verifies),
+        starts: res.starts,
+        startMs: median(res.bare),
       });
     } finally {
       await L.done();
@@ -107,6 +115,12 @@ export interface DaemonResult {
   nodes: number;
   reconvergeP50: number;
   reconvergeP99: number;
+  /**
+   * Medians of where each reconverge went: waiting for the file event (and its
+   * debounce) and the log line, reading + checking + compiling, loading (of
+   * which reading what is live, and writing).
+   */
+  phases: { waitMs: number; compileMs: number; loadMs: number; readMs: number; writeMs: number };
   edits: number;
   driftP50: number;
   driftP99: number;
@@ -139,13 +153,34 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
     // Reconverge: inventory written on disk -> the apply that put it live has logged
     // (it logs after the read-back verified the kernel holds the new set).
     const reconverge: number[] = [];
+    const phases = {
+      wait: [] as number[],
+      compile: [] as number[],
+      load: [] as number[],
+      read: [] as number[],
+      write: [] as number[],
+    };
     const WARM_UP = 3; // the first reconciles after start run cold code (JIT); not counted, as in the other benchmarks
     for (let i = -WARM_UP; i < edits; i++) {
       const since = d.proc.logs.length;
       const t0 = performance.now();
       writeFileSync(inv, texts[(i + WARM_UP + 1) % 2]!);
-      await d.proc.waitFor((l) => l.event === 'apply' && l.reason === 'file change' && l.result === 'applied', 10_000, since);
-      if (i >= 0) reconverge.push(performance.now() - t0);
+      const line = await d.proc.waitFor(
+        (l) => l.event === 'apply' && l.reason === 'file change' && l.result === 'applied',
+        10_000,
+        since,
+      );
+      const took = performance.now() - t0;
+      if (i >= 0) {
+        reconverge.push(took);
+        // Where the time went, from the daemon's own log line.
+        const steps = line.loadSteps as { read: number; write: number };
+        phases.wait.push(took - (line.durationMs as number));
+        phases.compile.push(line.compileMs as number);
+        phases.load.push(line.loadMs as number);
+        phases.read.push(steps.read);
+        phases.write.push(steps.write);
+      }
       await new Promise((r) => setTimeout(r, 150));
     }
     writeFileSync(inv, texts[0]!);
@@ -171,6 +206,13 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
       nodes,
       reconvergeP50: percentile(reconverge, 50),
       reconvergeP99: percentile(reconverge, 99),
+      phases: {
+        waitMs: median(phases.wait),
+        compileMs: median(phases.compile),
+        loadMs: median(phases.load),
+        readMs: median(phases.read),
+        writeMs: median(phases.write),
+      },
       edits,
       driftP50: percentile(drift, 50),
       driftP99: percentile(drift, 99),

@@ -3,6 +3,7 @@
 // rules in force (fail closed); only `flush` removes them.
 import pino, { type Logger } from 'pino';
 import { readCounters } from '../dataplane/counters.js';
+import { execStats } from '../dataplane/exec.js';
 import { asAfwError } from '../errors.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
@@ -76,6 +77,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     return [...byPolicy.values()];
   };
   const metrics = new Metrics(policyCounters);
+  metrics.toolRunsSource = () => execStats.starts;
 
   // The config names the state dir and the status address; when it cannot be
   // read, the defaults still let the agent protect the node and answer.

@@ -23,7 +23,11 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 export const recentChildPids = new Set<number>();
 const PID_MEMORY_MS = 10_000;
 
+/** Processes started so far (the benchmarks count them: each costs milliseconds of CPU). */
+export const execStats = { starts: 0 };
+
 export function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  execStats.starts++;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     if (child.pid !== undefined) {

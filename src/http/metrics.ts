@@ -46,6 +46,17 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly sets = new Gauge({ name: 'artesca_fw_sets', help: 'ipsets loaded', registers: [this.registry] });
+  /** Where the count of processes started comes from (set by the daemon). */
+  toolRunsSource: () => number = () => 0;
+  readonly toolRuns = new Counter({
+    name: 'artesca_fw_tool_runs_total',
+    help: 'Processes started (iptables-save/-restore, ipset, conntrack): each costs milliseconds of CPU, and drift polling on iptables-legacy is made of them',
+    registers: [this.registry],
+    collect: () => {
+      this.toolRuns.reset();
+      this.toolRuns.inc(this.toolRunsSource());
+    },
+  });
   readonly inventoryNodes = new Gauge({
     name: 'artesca_fw_inventory_nodes',
     help: 'Nodes in the inventory',

@@ -107,6 +107,11 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
         m.body,
       );
     expect(Number(denied?.[1])).toBeGreaterThan(0);
+    // Tool runs are counted, and keep counting (the set check runs every 1.5 s).
+    const runs = () => http('/metrics').then((r) => Number(/artesca_fw_tool_runs_total (\d+)/.exec(r.body)?.[1]));
+    const before = await runs();
+    expect(before).toBeGreaterThan(0);
+    await until(async () => (await runs()) > before, 4000);
   });
 
   it('artesca-fw status prints a summary of the running agent (and --json)', async () => {
