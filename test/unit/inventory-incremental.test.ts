@@ -2,7 +2,7 @@
 // nodes between reads. Whatever the sequence of edits, each read must give
 // exactly what a fresh read of the same text gives: the same inventory, or the
 // same problems at the same file:line:col:field. And what it hands out
-// (shared between reads, frozen) must go through the compiler untouched.
+// (parsed nodes shared between reads) must compile to the same ruleset.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compile } from '../../src/compile/compile.js';
@@ -73,7 +73,7 @@ describe('inventory read with the daemon reader (kept between reads)', () => {
     expect(invalid).toBeGreaterThan(100);
   });
 
-  it('what it hands out is frozen and compiles to the same ruleset as a fresh read', () => {
+  it('what it hands out compiles to the same ruleset as a fresh read, edit after edit', () => {
     const cfg = parseConfig(BASE_CONFIG, '/etc/artesca-fw/config.yaml', { hostname: 'x' });
     const interfaces = [iface('cp0', '10.100.0.1'), iface('wp0', '10.200.0.1')];
     const reader = new ChunkedYamlReader('nodes');
@@ -88,7 +88,7 @@ describe('inventory read with the daemon reader (kept between reads)', () => {
     for (const text of texts) {
       const kept = parseInventory(text, FILE, reader);
       const fresh = parseInventory(text, FILE);
-      expect(Object.isFrozen(kept.inventory.nodes[1]!.roles)).toBe(true);
+
       checkCluster(cfg, kept);
       const a = compile({ config: cfg.config, inventory: kept.inventory, interfaces });
       const b = compile({ config: cfg.config, inventory: fresh.inventory, interfaces });
