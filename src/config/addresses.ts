@@ -39,6 +39,44 @@ export function parseAddress(text: string): ParsedAddress | undefined {
   return undefined;
 }
 
+/**
+ * Canonical text and family of an address, without building an ipaddr object
+ * for the common IPv4 form: the inventory check runs this for every address on
+ * every reload.
+ */
+export function addressFacts(text: string): { text: string; family: Family } | undefined {
+  const v4 = ipv4Number(text);
+  if (v4 !== undefined) return { text, family: 4 };
+  const a = parseAddress(text);
+  return a && { text: a.text, family: a.family };
+}
+
+/** The 32-bit value of canonical dotted-decimal IPv4 text, or undefined. */
+function ipv4Number(text: string): number | undefined {
+  const m = V4.exec(text);
+  if (!m) return undefined;
+  let n = 0;
+  for (let i = 1; i <= 4; i++) {
+    const o = Number(m[i]);
+    if (o > 255) return undefined;
+    n = n * 256 + o;
+  }
+  return n;
+}
+
+/** Whether an address (any text parseAddress takes) lies in a CIDR; numeric for canonical IPv4. */
+export function inCidr(text: string, cidr: ParsedCidr): boolean {
+  const n = cidr.family === 4 ? ipv4Number(text) : undefined;
+  if (n === undefined) {
+    const a = parseAddress(text);
+    return a !== undefined && cidrContains(cidr, a);
+  }
+  if (cidr.prefix === 0) return true;
+  const net = (cidr.addr as ipaddr.IPv4).octets.reduce((x, o) => x * 256 + o, 0);
+  const shift = 32 - cidr.prefix;
+  return Math.floor(n / 2 ** shift) === Math.floor(net / 2 ** shift);
+}
+
 /** Parses a CIDR. `error` says why it is not one (e.g. host bits set). */
 export function parseCidr(text: string): { cidr?: ParsedCidr; error?: string } {
   const slash = text.indexOf('/');

@@ -1,7 +1,7 @@
 // inventory.yaml text -> Inventory, and the checks that need config and
 // inventory together (the local node, plane CIDRs). Pure.
 import { AfwError, type Problem } from '../errors.js';
-import { cidrContains, parseAddress } from './addresses.js';
+import { addressFacts, inCidr } from './addresses.js';
 import type { Config, Inventory, InventoryNode, Plane } from './model.js';
 import { PLANES } from './model.js';
 import { inventorySchema, type RawInventory } from './schema.js';
@@ -69,7 +69,7 @@ function nodeFacts(raw: RawNode, i: number, report: Report): NodeFacts | undefin
     const families = new Set<number>();
     list.forEach((text, j) => {
       const at = typeof value === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
-      const addr = parseAddress(text);
+      const addr = addressFacts(text);
       if (!addr) {
         report(at, `"${text}" is not an IP address`);
         clean = false;
@@ -155,13 +155,13 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     for (const plane of PLANES) {
       if (cidrsOf[plane].length === 0) continue;
       node.addresses[plane].forEach((text, j) => {
-        const addr = parseAddress(text)!;
-        const sameFamily = cidrsFor[plane][addr.family === 4 ? 0 : 1]!;
-        if (sameFamily.length > 0 && sameFamily.some((c) => cidrContains(c, addr))) return;
+        const family = text.includes(':') ? 6 : 4;
+        const sameFamily = cidrsFor[plane][family === 4 ? 0 : 1]!;
+        if (sameFamily.length > 0 && sameFamily.some((c) => inCidr(text, c))) return;
         const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
         const at = typeof raw === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
         if (sameFamily.length === 0) {
-          invReport(at, `${text} is IPv${addr.family} but ${config.file} gives no IPv${addr.family} ${plane} CIDR`);
+          invReport(at, `${text} is IPv${family} but ${config.file} gives no IPv${family} ${plane} CIDR`);
         } else {
           invReport(at, `${text} is outside the ${plane} CIDR ${sameFamily.map((c) => c.text).join(', ')} of ${config.file}`);
         }

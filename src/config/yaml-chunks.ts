@@ -20,29 +20,6 @@ const OPTIONS = { schema: jsyaml.CORE_SCHEMA };
 const SPECIAL = /[&*!]|<</;
 const DOC_MARKER = /^(---|\.\.\.)(\s|$)/;
 
-interface Line {
-  start: number;
-  /** Offset of the first character that is not a space (the line's end when there is none). */
-  text: number;
-  end: number;
-}
-
-/** Walks the lines of `text` without copying them. */
-function* lines(text: string): Generator<Line> {
-  let start = 0;
-  while (start < text.length) {
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    let t = start;
-    while (t < end && text.charCodeAt(t) === 32) t++;
-    yield { start, text: t, end };
-    start = end + 1;
-  }
-}
-
-const isBlankOrComment = (text: string, l: Line) => l.text === l.end || text[l.text] === '#';
-const isItemStart = (text: string, l: Line) => text[l.text] === '-' && (l.text + 1 === l.end || text[l.text + 1] === ' ');
-
 /**
  * The item texts of the top-level `key:` block sequence, and the rest of the
  * document with `key: []` in its place; undefined when the text is not one
@@ -61,27 +38,35 @@ export function cutSequence(text: string, key: string): { head: string; items: s
   let indent = -1;
   let itemStart = -1;
   let seqEnd = text.length;
-  for (const l of lines(text)) {
-    const c = text[l.text];
+  // One pass over the lines, by offsets (no line strings, no generator: 30,000
+  // lines at 5,000 nodes). `first` is each line's first character that is not a space.
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    let first = start;
+    while (first < end && text.charCodeAt(first) === 32) first++;
+    const line = start;
+    start = end + 1;
+    const c = text[first];
     // Tabs in indentation, document markers, directives: leave it to the full parser.
     if (
       c === '\t' ||
-      (l.text === l.start && (c === '%' || ((c === '-' || c === '.') && DOC_MARKER.test(text.slice(l.start, l.start + 4)))))
+      (first === line && (c === '%' || ((c === '-' || c === '.') && DOC_MARKER.test(text.slice(line, line + 4)))))
     ) {
       return undefined;
     }
-    if (l.start <= keyStart) continue;
-    if (isBlankOrComment(text, l)) continue; // rides along with the item before it
-    const at = l.text - l.start;
+    if (line <= keyStart || first === end || c === '#') continue; // blank and comment lines ride along with the item before
+    const at = first - line;
+    const itemStartHere = c === '-' && (first + 1 === end || text[first + 1] === ' ');
     if (indent < 0) {
-      if (!isItemStart(text, l)) return undefined;
+      if (!itemStartHere) return undefined;
       indent = at;
-      itemStart = l.start;
-    } else if (at === indent && isItemStart(text, l)) {
-      items.push(text.slice(itemStart, l.start));
-      itemStart = l.start;
+      itemStart = line;
+    } else if (at === indent && itemStartHere) {
+      items.push(text.slice(itemStart, line));
+      itemStart = line;
     } else if (at <= indent) {
-      seqEnd = l.start; // back at a key of the top-level mapping
+      seqEnd = line; // back at a key of the top-level mapping
       break;
     }
   }
@@ -102,7 +87,7 @@ function deepFreeze<T>(value: T): T {
 
 export class ChunkedYamlReader {
   /** Parsed items by their text, as of the last read. Values are frozen: they are shared between reads. */
-  private items = new Map<string, unknown>();
+  private items = new Map<string, { value: unknown }>();
   /**
    * Items whose shape was checked and found good: an item read again from the
    * same text is the same frozen object, so the check holds. (Only this is kept:
@@ -129,14 +114,12 @@ export class ChunkedYamlReader {
     const rest = head as Record<string, unknown>;
     if (!Array.isArray(rest[this.key]) || (rest[this.key] as unknown[]).length !== 0) return this.forget();
 
-    const next = new Map<string, unknown>();
+    const next = new Map<string, { value: unknown }>();
     const values: unknown[] = [];
     let parsed = 0;
     for (const item of cut.items) {
-      let value: unknown;
-      if (next.has(item)) value = next.get(item);
-      else if (this.items.has(item)) value = this.items.get(item);
-      else {
+      let kept = this.items.get(item) ?? next.get(item);
+      if (!kept) {
         if (SPECIAL.test(item)) return this.forget();
         let one: unknown;
         try {
@@ -145,11 +128,11 @@ export class ChunkedYamlReader {
           return this.forget();
         }
         if (!Array.isArray(one) || one.length !== 1) return this.forget();
-        value = deepFreeze(one[0]);
+        kept = { value: deepFreeze(one[0]) };
         parsed++;
       }
-      next.set(item, value);
-      values.push(value);
+      next.set(item, kept);
+      values.push(kept.value);
     }
     this.items = next;
     this.lastParsed = parsed;
