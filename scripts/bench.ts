@@ -73,7 +73,7 @@ Node ${process.version}, ${tool('iptables', ['--version'])}, ${tool('nft', ['--v
 Everything runs in network namespaces the script makes and removes; nothing touches the machine's own firewall.
 Machines here are noisy: each figure is a median (or a percentile) within one run, and ratios compare two things measured side by side in the same run.
 
-Reproduce (root): \`npm ci && npm run bench\` (about 5 minutes; writes this file).
+Reproduce (root): \`npm ci && npm run bench\` (about 8 minutes; writes this file).
 
 ## Goals
 
