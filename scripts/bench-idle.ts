@@ -3,10 +3,12 @@
 // changing. Measures the CPU time of the agent and all its children (the nft
 // monitor, the periodic ipset checks) from /proc over a fixed window.
 //   node dist/scripts/bench-idle.js [seconds] [foreignRules] [nft|legacy]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, buildCluster, kernelSkipReason, Lab } from './lab/netns.js';
+import { configText, foreignFilterRules, inventoryText } from './bench/fixtures.js';
+import { DaemonProc } from './lab/daemon.js';
+import { buildCluster, kernelSkipReason, Lab } from './lab/netns.js';
 
 const CLK_TCK = 100;
 
@@ -55,47 +57,19 @@ export async function measureIdle(
 ): Promise<IdleResult & { backend: string }> {
   const lab = new Lab('idle');
   const dir = path.join(os.tmpdir(), lab.id);
+  let daemon: DaemonProc | undefined;
   try {
     const ns = await buildCluster(lab, [{ name: 'node', cp: ['10.100.0.1/16'], wp: ['10.200.0.1/16'] }]);
     const node = ns.node!;
-    const rules = ['*filter', ':FOREIGN - [0:0]'];
-    for (let i = 0; i < foreignRules; i++) {
-      rules.push(
-        `-A FOREIGN -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32 -p tcp -m tcp --dport ${1024 + (i % 50000)} -j ACCEPT`,
-      );
-    }
-    rules.push('-A INPUT -j FOREIGN', 'COMMIT', '');
-    await lab.must(node, `iptables-${backend}-restore`, ['--noflush'], { input: rules.join('\n') });
-
-    const { mkdirSync } = await import('node:fs');
+    await lab.must(node, `iptables-${backend}-restore`, ['--noflush'], { input: foreignFilterRules(foreignRules) });
     mkdirSync(dir, { recursive: true });
-    const nodes = [];
-    for (let i = 0; i < inventoryNodes; i++) {
-      nodes.push(
-        `  - name: node-${i + 1}\n    roles: [${i === 0 ? 'bootstrap, master, etcd, infra, registry' : ''}]\n    controlPlaneIP: 10.100.${(i + 1) >> 8}.${(i + 1) & 255}\n    workloadPlaneIP: 10.200.${(i + 1) >> 8}.${(i + 1) & 255}`,
-      );
-    }
-    writeFileSync(path.join(dir, 'inventory.yaml'), `apiVersion: artesca-fw/v1\nnodes:\n${nodes.join('\n')}\n`);
-    writeFileSync(
-      path.join(dir, 'config.yaml'),
-      `apiVersion: artesca-fw/v1\nnode: { name: node-1, roles: [bootstrap, master, etcd, infra, registry] }\nnetworks:\n  controlPlane: { cidr: 10.100.0.0/16 }\n  workloadPlane: { cidr: 10.200.0.0/16 }\ninventory: {}\nstateDir: state\nlogDrops: false\nbackend: ${backend}\n`,
-    );
-    const { spawn } = await import('node:child_process');
-    const proc = spawn('ip', ['netns', 'exec', node, BIN, 'run', '--config', path.join(dir, 'config.yaml')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    proc.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    const t0 = Date.now();
-    while (!out.includes('"reason":"startup"')) {
-      if (Date.now() - t0 > 30_000) throw new Error(`agent did not start: ${out}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    writeFileSync(path.join(dir, 'inventory.yaml'), inventoryText(inventoryNodes));
+    writeFileSync(path.join(dir, 'config.yaml'), configText({ extra: { backend } }));
+    daemon = new DaemonProc(node, ['--config', path.join(dir, 'config.yaml')]);
+    await daemon.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 30_000);
     // Let start-up work settle (JIT, first checks), then measure a quiet window.
     await new Promise((r) => setTimeout(r, 3000));
-    const pid = proc.pid!;
+    const pid = daemon.proc.pid!;
     // The agent counts the processes it starts (each costs milliseconds of CPU).
     const peer = lab.peer(node);
     const toolRuns = async () =>
@@ -106,7 +80,6 @@ export async function measureIdle(
     const used = treeCpu(pid) - before;
     const runs = (await toolRuns()) - runsBefore;
     const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    proc.kill('SIGKILL');
     return {
       backend,
       foreignRules,
@@ -117,8 +90,8 @@ export async function measureIdle(
       toolRunsPerSecond: runs / seconds,
     };
   } finally {
+    await daemon?.kill('SIGKILL');
     await lab.cleanup();
-    const { rmSync } = await import('node:fs');
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -37,6 +37,22 @@ export function configText(opts: { stateDir?: string; extra?: Record<string, unk
   });
 }
 
+/**
+ * A filter table restore batch with `n` rules that are not artesca-fw's (one
+ * chain, jumped to from INPUT): the busy host of the idle and legacy drift
+ * measurements.
+ */
+export function foreignFilterRules(n: number): string {
+  const rules = ['*filter', ':FOREIGN - [0:0]'];
+  for (let i = 0; i < n; i++) {
+    rules.push(
+      `-A FOREIGN -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32 -p tcp -m tcp --dport ${1024 + (i % 50000)} -j ACCEPT`,
+    );
+  }
+  rules.push('-A INPUT -j FOREIGN', 'COMMIT', '');
+  return rules.join('\n');
+}
+
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

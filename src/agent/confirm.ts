@@ -17,7 +17,7 @@ import type { LiveState } from '../dataplane/live.js';
 import { AfwError } from '../errors.js';
 import { saveState } from './state-store.js';
 
-export const PENDING_FILE = 'pending-confirmation.json';
+const PENDING_FILE = 'pending-confirmation.json';
 export const ROLLED_BACK_FILE = 'rolled-back.json';
 
 export interface Pending {
@@ -72,6 +72,7 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 export const readPending = (stateDir: string) => readJson<Pending>(path.join(stateDir, PENDING_FILE));
 export const readRolledBack = (stateDir: string) => readJson<RolledBack>(path.join(stateDir, ROLLED_BACK_FILE));
 export const clearRolledBack = (stateDir: string) => rm(path.join(stateDir, ROLLED_BACK_FILE), { force: true });
+export const clearPending = (stateDir: string) => rm(path.join(stateDir, PENDING_FILE), { force: true });
 
 export async function writePending(stateDir: string, p: Pending): Promise<void> {
   await writeJson(path.join(stateDir, PENDING_FILE), p);
@@ -105,7 +106,7 @@ export async function rollbackIfUnconfirmed(stateDir: string, createdAt?: string
     backend: pending.backend,
   };
   await writeJson(path.join(stateDir, ROLLED_BACK_FILE), marker);
-  await rm(path.join(stateDir, PENDING_FILE), { force: true });
+  await clearPending(stateDir);
   await appendFile(
     path.join(stateDir, 'rollback.log'),
     `${marker.at} rolled back: ruleset ${pending.tentativeHash} was not confirmed by ${pending.deadline}; ${pending.previousHash} is live again\n`,
@@ -139,7 +140,7 @@ export async function confirmPending(stateDir: string): Promise<Pending> {
     );
   }
   await saveState(stateDir, p.node, p.backend, p.tentative);
-  await rm(path.join(stateDir, PENDING_FILE), { force: true });
+  await clearPending(stateDir);
   await clearRolledBack(stateDir);
   return p;
 }

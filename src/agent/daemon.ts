@@ -76,8 +76,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     }
     return [...byPolicy.values()];
   };
-  const metrics = new Metrics(policyCounters);
-  metrics.toolRunsSource = () => execStats.starts;
+  const metrics = new Metrics(policyCounters, () => execStats.starts);
 
   // The config names the state dir and the status address; when it cannot be
   // read, the defaults still let the agent protect the node and answer.

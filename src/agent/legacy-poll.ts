@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { Table } from '../compile/ruleset.js';
 import { tableDiffers } from '../dataplane/changes.js';
-import { readTable } from '../dataplane/live.js';
+import { readFamily } from '../dataplane/live.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface LegacyPollOptions {
@@ -36,7 +36,7 @@ export class LegacyPoller {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private filterDueAt = 0;
-  /** Current filter cadence, for the log and the status. */
+  /** Current filter cadence (the log says when it moves). */
   filterEveryMs: number;
 
   constructor(
@@ -70,7 +70,7 @@ export class LegacyPoller {
     try {
       for (const table of tables) {
         const started = performance.now();
-        const lives = await Promise.all(desired.families.map((d) => readTable(tools, d.family, table)));
+        const lives = await Promise.all(desired.families.map((d) => readFamily(tools, d.family, table)));
         const changed = desired.families.find((d, i) => tableDiffers(d, lives[i]!, table));
         if (table === 'filter') this.setFilterCadence(performance.now() - started);
         if (changed) {

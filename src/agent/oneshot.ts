@@ -1,8 +1,5 @@
 // The one-shot commands (check, plan, apply, flush): each returns the data it
 // produced and the text to print; the CLI only prints.
-
-import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { countRuleset, describeRuleset } from '../compile/describe.js';
 import { desiredHash } from '../compile/desired.js';
 import { explain, formatExplanation, type PacketQuery } from '../compile/explain.js';
@@ -16,9 +13,9 @@ import { readLive } from '../dataplane/live.js';
 import { AfwError } from '../errors.js';
 import { compileNode, requireResolved } from './compile-node.js';
 import {
+  clearPending,
   clearRolledBack,
   confirmPending,
-  PENDING_FILE,
   snapshotAsDesired,
   spawnRollbackWatcher,
   writePending,
@@ -66,7 +63,7 @@ export async function checkCommand(configFile: string, overrides: InterfaceOverr
 export async function planCommand(configFile: string, overrides: InterfaceOverrides): Promise<CommandResult> {
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
-  const plan = planText(node.ruleset);
+  const plan = planText(node.ruleset, node.desired);
   return {
     text: plan.text.trimEnd(),
     data: { node: node.ruleset.node.name, hash: plan.hash, ipset: plan.ipset, ipv4: plan.ipv4, ipv6: plan.ipv6 },
@@ -116,7 +113,7 @@ export async function applyCommand(
     try {
       report = await applyDesired(node.desired, tools);
     } catch (err) {
-      await rm(path.join(stateDir, PENDING_FILE), { force: true });
+      await clearPending(stateDir);
       throw err;
     }
     spawnRollbackWatcher(stateDir);
@@ -127,7 +124,7 @@ export async function applyCommand(
   }
   // An explicit apply settles any earlier trial, before it writes: a running
   // daemon that notices the new rules must not take them for a refused trial.
-  await rm(path.join(stateDir, PENDING_FILE), { force: true });
+  await clearPending(stateDir);
   await clearRolledBack(stateDir);
   const report = await applyDesired(node.desired, tools);
   await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);

@@ -3,7 +3,7 @@
 // one more), and every outcome updates the status, the metrics and the log.
 import type { Logger } from 'pino';
 import { countRuleset } from '../compile/describe.js';
-import { type Desired, desiredHash } from '../compile/desired.js';
+import { countDesired, type Desired, desiredHash } from '../compile/desired.js';
 import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
 import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
@@ -109,16 +109,10 @@ export class Reconciler {
     this.tools = tools;
     this.desired = desired;
     this.status.backend = tools.backend;
-    const rules = desired.families.reduce((s, f) => s + f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length, 0);
     this.status.ruleset = {
       hash: desiredHash(desired),
       appliedAt: new Date().toISOString(),
-      rules,
-      rulesByFamily: Object.fromEntries(
-        desired.families.map((f) => [`ipv${f.family}`, f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length]),
-      ),
-      sets: desired.sets.length,
-      setMembers: desired.sets.reduce((s, x) => s + x.members.length, 0),
+      ...countDesired(desired),
       source: 'last-known-good',
     };
     this.log.info(

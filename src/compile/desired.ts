@@ -51,3 +51,20 @@ export function toDesired(rs: Ruleset): Desired {
 export function desiredHash(d: Desired): string {
   return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 16);
 }
+
+/** Rule and set counts of a desired ruleset: what countRuleset gives for the Ruleset it came from (chains aside). */
+export function countDesired(d: Desired): {
+  rules: number;
+  rulesByFamily: Record<string, number>;
+  sets: number;
+  setMembers: number;
+} {
+  const rulesByFamily: Record<string, number> = {};
+  for (const f of d.families) rulesByFamily[`ipv${f.family}`] = f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length;
+  return {
+    rules: Object.values(rulesByFamily).reduce((s, n) => s + n, 0),
+    rulesByFamily,
+    sets: d.sets.length,
+    setMembers: d.sets.reduce((s, x) => s + x.members.length, 0),
+  };
+}

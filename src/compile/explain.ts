@@ -1,6 +1,6 @@
 // `artesca-fw explain`: walks the compiled ruleset (the same value that was
 // rendered and loaded) for one new packet and says what decides it. Pure.
-import { cidrContains, parseAddress, parseCidr } from '../config/addresses.js';
+import { inCidr, parseAddress, parseCidr } from '../config/addresses.js';
 import type { Family, Plane } from '../config/model.js';
 import { chainNames } from './compile.js';
 import type { AddressSet, Direction, Endpoint, Match, Rule, Ruleset } from './ruleset.js';
@@ -37,16 +37,12 @@ function inSet(set: AddressSet | undefined, addr: string): boolean {
   const a = parseAddress(addr);
   if (!a) return false;
   if (set.type === 'hash:ip') return set.members.some((m) => parseAddress(m)?.text === a.text);
-  return set.members.some((m) => {
-    const c = parseCidr(m.includes('/') ? m : `${m}/${a.family === 4 ? 32 : 128}`).cidr;
-    return c !== undefined && cidrContains(c, a);
-  });
+  return set.members.some((m) => inNet(m.includes('/') ? m : `${m}/${a.family === 4 ? 32 : 128}`, addr));
 }
 
 function inNet(cidr: string, addr: string): boolean {
   const c = parseCidr(cidr).cidr;
-  const a = parseAddress(addr);
-  return c !== undefined && a !== undefined && cidrContains(c, a);
+  return c !== undefined && inCidr(addr, c);
 }
 
 /** Does `m` match a new (conntrack NEW) packet `q`? Interface and address-type matches are settled by the caller. */

@@ -1,5 +1,5 @@
 // The text `artesca-fw plan` prints: the three batches a fresh load would use.
-import { desiredHash, toDesired } from './desired.js';
+import { type Desired, desiredHash, toDesired } from './desired.js';
 import { renderSets } from './render-ipset.js';
 import { renderFamily } from './render-iptables.js';
 import type { Ruleset } from './ruleset.js';
@@ -12,8 +12,9 @@ export interface PlanText {
   text: string;
 }
 
-export function planText(rs: Ruleset): PlanText {
-  const hash = desiredHash(toDesired(rs));
+/** `desired`: the ruleset's rendered form when the caller has it already (it names the plan by its hash). */
+export function planText(rs: Ruleset, desired: Desired = toDesired(rs)): PlanText {
+  const hash = desiredHash(desired);
   const ipset = renderSets(rs.sets);
   const ipv4 = renderFamily(rs.families.find((f) => f.family === 4)!);
   const ipv6 = renderFamily(rs.families.find((f) => f.family === 6)!);

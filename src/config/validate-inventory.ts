@@ -1,7 +1,7 @@
 // inventory.yaml text -> Inventory, and the checks that need config and
 // inventory together (the local node, plane CIDRs). Pure.
 import { AfwError, type Problem } from '../errors.js';
-import { addressFacts, inCidr } from './addresses.js';
+import { addressFacts, familyOf, inCidr } from './addresses.js';
 import type { Config, Inventory, InventoryNode, Plane } from './model.js';
 import { PLANES } from './model.js';
 import { inventorySchema, type RawInventory } from './schema.js';
@@ -117,11 +117,7 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
         report(at, `${text} is already the ${plane} address of nodes[${other}]`);
       });
     }
-    nodes.push({
-      name: raw.name,
-      roles: facts.roles as InventoryNode['roles'],
-      addresses: facts.addresses as Record<Plane, string[]>,
-    });
+    nodes.push({ name: raw.name, roles: facts.roles, addresses: facts.addresses });
   });
   if (problems.length > 0) throw invalid(file, problems);
   return { inventory: { file, nodes }, source: src };
@@ -155,7 +151,7 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     for (const plane of PLANES) {
       if (cidrsOf[plane].length === 0) continue;
       node.addresses[plane].forEach((text, j) => {
-        const family = text.includes(':') ? 6 : 4;
+        const family = familyOf(text);
         const sameFamily = cidrsFor[plane][family === 4 ? 0 : 1]!;
         if (sameFamily.length > 0 && sameFamily.some((c) => inCidr(text, c))) return;
         const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];

@@ -42,7 +42,7 @@ export interface ApplyReport {
   setsCreated: string[];
   setsUpdated: string[];
   setsRemoved: string[];
-  /** Addresses that left every set they were in (their connections are to be cut). */
+  /** Addresses that left one of our peer sets (their connections are to be cut). */
   removedPeers: string[];
   /** Connections of removed peers cut (`conntrack -D -s`), or 'unavailable'; 0 when the caller cuts them itself. */
   connectionsCut: number | 'unavailable';
@@ -134,23 +134,11 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
   // The old contents (now under the temporary names) and stale sets are no
   // longer referenced by any rule.
   await destroySets([...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
-  report.removedPeers = removedPeers(desired, snapshot);
+  report.removedPeers = [...new Set(sets.leaving)].sort();
   if (opts.connectionCut !== 'caller') report.connectionsCut = await cutConnections(report.removedPeers);
   report.durationMs = performance.now() - started;
   steps.cleanup = report.durationMs - steps.read - steps.write - steps.verify;
   return report;
-}
-
-/** Addresses that were in one of our peer sets and are no longer in it. */
-export function removedPeers(desired: Desired, snapshot: LiveState): string[] {
-  const removed = new Set<string>();
-  for (const live of snapshot.sets.values()) {
-    if (live.type !== 'hash:ip' || live.name.endsWith(SWAP_SUFFIX)) continue;
-    const want = desired.sets.find((s) => s.name === live.name);
-    const keep = new Set(want?.members ?? []);
-    for (const m of live.members) if (!keep.has(m)) removed.add(m);
-  }
-  return [...removed].sort();
 }
 
 /**

@@ -124,6 +124,11 @@ export interface SetChange {
   leftovers: string[];
   /** Sets whose name is ours but whose type or family differ: they must be recreated. */
   conflicting: string[];
+  /**
+   * Addresses leaving one of our peer (hash:ip) sets, whether the set stays or
+   * goes: their tracked connections are cut. May hold an address twice.
+   */
+  leaving: string[];
 }
 
 export interface SetEdit {
@@ -132,8 +137,8 @@ export interface SetEdit {
   member: string;
 }
 
-/** The members to add and to delete to turn `live` into `want`. */
-function memberDiff(want: AddressSet, live: LiveSet): { add: string[]; del: string[] } {
+/** The members to add and to delete to turn `live` into `want` (host prefixes /32, /128 compared away). */
+export function memberDiff(want: AddressSet, live: LiveSet): { add: string[]; del: string[] } {
   const wanted = new Set(want.members.map(normalizeMember));
   const have = new Set(live.members);
   const add: string[] = [];
@@ -144,7 +149,7 @@ function memberDiff(want: AddressSet, live: LiveSet): { add: string[]; del: stri
 }
 
 export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetChange {
-  const change: SetChange = { created: [], updated: [], edited: [], stale: [], leftovers: [], conflicting: [] };
+  const change: SetChange = { created: [], updated: [], edited: [], stale: [], leftovers: [], conflicting: [], leaving: [] };
   const names = new Set(want.map((s) => s.name));
   for (const s of want) {
     const l = live.get(s.name);
@@ -152,6 +157,7 @@ export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetCh
     else if (l.type !== s.type || l.family !== s.family) change.conflicting.push(s.name);
     else {
       const d = memberDiff(s, l);
+      if (s.type === 'hash:ip') change.leaving.push(...d.del);
       if (d.add.length + d.del.length === 1) {
         change.edited.push(
           d.add.length ? { set: s.name, op: 'add', member: d.add[0]! } : { set: s.name, op: 'del', member: d.del[0]! },
@@ -159,9 +165,12 @@ export function setChange(want: AddressSet[], live: Map<string, LiveSet>): SetCh
       } else if (d.add.length + d.del.length > 1) change.updated.push(s);
     }
   }
-  for (const name of live.keys()) {
+  for (const [name, l] of live) {
     if (name.endsWith(SWAP_SUFFIX)) change.leftovers.push(name);
-    else if (!names.has(name)) change.stale.push(name);
+    else if (!names.has(name)) {
+      change.stale.push(name);
+      if (l.type === 'hash:ip') change.leaving.push(...l.members);
+    }
   }
   return change;
 }

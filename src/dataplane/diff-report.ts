@@ -2,8 +2,8 @@
 // member by member. Pure (compares values read elsewhere).
 import type { DesiredFamily } from '../compile/desired.js';
 import type { AddressSet } from '../compile/ruleset.js';
+import { memberDiff } from './changes.js';
 import type { LiveFamily, LiveSet } from './live.js';
-import { normalizeMember } from './live.js';
 
 export interface DiffLine {
   kind:
@@ -72,10 +72,9 @@ export function diffSets(want: AddressSet[], live: Map<string, LiveSet>): DiffLi
       out.push({ kind: 'missing set', where: s.name, text: `${s.members.length} members (${s.describes})` });
       continue;
     }
-    const liveMembers = new Set(l.members);
-    const wantMembers = new Set(s.members.map(normalizeMember));
-    for (const m of wantMembers) if (!liveMembers.has(m)) out.push({ kind: 'missing member', where: s.name, text: m });
-    for (const m of liveMembers) if (!wantMembers.has(m)) out.push({ kind: 'extra member', where: s.name, text: m });
+    const { add, del } = memberDiff(s, l);
+    for (const m of add) out.push({ kind: 'missing member', where: s.name, text: m });
+    for (const m of del) out.push({ kind: 'extra member', where: s.name, text: m });
   }
   const names = new Set(want.map((s) => s.name));
   for (const l of live.values())

@@ -130,21 +130,13 @@ export function parseIpsetSave(text: string): Map<string, LiveSet> {
   return sets;
 }
 
-export async function readFamily(tools: Tools, family: Family): Promise<LiveFamily> {
+/** What is live in one family: every table, or only `table` (`iptables-save -t`, what the legacy drift poll reads). */
+export async function readFamily(tools: Tools, family: Family, table?: Table): Promise<LiveFamily> {
   const cmd = tools.save(family);
-  const res = await run(cmd, []);
+  const args = table ? ['-t', table] : [];
+  const res = await run(cmd, args);
   if (res.code !== 0) {
-    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} failed: ${quoteTool(res)}`, { step: cmd });
-  }
-  return parseSave(res.stdout, family);
-}
-
-/** One table of one family (`iptables-save -t TABLE`): what the legacy drift poll reads. */
-export async function readTable(tools: Tools, family: Family, table: Table): Promise<LiveFamily> {
-  const cmd = tools.save(family);
-  const res = await run(cmd, ['-t', table]);
-  if (res.code !== 0) {
-    throw new AfwError('AFW_IPTABLES_FAILED', `${cmd} -t ${table} failed: ${quoteTool(res)}`, { step: cmd });
+    throw new AfwError('AFW_IPTABLES_FAILED', `${[cmd, ...args].join(' ')} failed: ${quoteTool(res)}`, { step: cmd });
   }
   return parseSave(res.stdout, family);
 }

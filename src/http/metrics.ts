@@ -46,15 +46,13 @@ export class Metrics {
     registers: [this.registry],
   });
   readonly sets = new Gauge({ name: 'artesca_fw_sets', help: 'ipsets loaded', registers: [this.registry] });
-  /** Where the count of processes started comes from (set by the daemon). */
-  toolRunsSource: () => number = () => 0;
   readonly toolRuns = new Counter({
     name: 'artesca_fw_tool_runs_total',
     help: 'Processes started (iptables-save/-restore, ipset, conntrack): each costs milliseconds of CPU, and drift polling on iptables-legacy is made of them',
     registers: [this.registry],
     collect: () => {
       this.toolRuns.reset();
-      this.toolRuns.inc(this.toolRunsSource());
+      this.toolRuns.inc(this.toolRunsSoFar());
     },
   });
   readonly inventoryNodes = new Gauge({
@@ -78,7 +76,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(readCounters: () => Promise<PolicyCounter[]>) {
+  /**
+   * `readCounters`: the per-policy counters, read at scrape time;
+   * `toolRunsSoFar`: the processes the agent has started.
+   */
+  constructor(
+    readCounters: () => Promise<PolicyCounter[]>,
+    private readonly toolRunsSoFar: () => number,
+  ) {
     const labelNames = ['policy', 'endpoint', 'direction', 'decision', 'family'] as const;
     const packets = new Gauge({
       name: 'artesca_fw_policy_packets',

@@ -3,6 +3,7 @@
 // filter table holds 20,000 other rules it must slow the filter reads down
 // (their cost grows with the table) while mangle stays on its 1 s cadence.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { foreignFilterRules } from '../../scripts/bench/fixtures.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
 import { kernelSkipReason } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG } from '../helpers/fixtures.js';
@@ -51,14 +52,7 @@ describe.skipIf(skip !== undefined)('the daemon on iptables-legacy', () => {
   });
 
   it('with 20,000 other rules in filter: reads filter less often, still repairs mangle within 2 s and filter within its cadence', async () => {
-    const rules = ['*filter', ':FOREIGN - [0:0]'];
-    for (let i = 0; i < 20_000; i++) {
-      rules.push(
-        `-A FOREIGN -s 10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32 -p tcp -m tcp --dport ${1024 + (i % 50000)} -j ACCEPT`,
-      );
-    }
-    rules.push('-A INPUT -j FOREIGN', 'COMMIT', '');
-    await L.lab.must(n1, 'iptables-legacy-restore', ['--noflush'], { input: rules.join('\n') });
+    await L.lab.must(n1, 'iptables-legacy-restore', ['--noflush'], { input: foreignFilterRules(20_000) });
     // The foreign INPUT rule went in after ours: the poll sees its own hooks still first, nothing to repair.
     const slowed = await d.waitFor(
       (l) => l.event === 'drift' && typeof l.filterEveryMs === 'number' && l.filterEveryMs > 1000,

@@ -1,7 +1,8 @@
 // The pure diff between desired and live: what a reconcile would write.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { toDesired } from '../../src/compile/desired.js';
+import { countRuleset } from '../../src/compile/describe.js';
+import { countDesired, toDesired } from '../../src/compile/desired.js';
 import { familyChange, setChange } from '../../src/dataplane/changes.js';
 import { parseIpsetSave, parseSave } from '../../src/dataplane/live.js';
 import { VERSION } from '../../src/version.js';
@@ -114,6 +115,25 @@ it('VERSION matches package.json', () => {
   expect(VERSION).toBe(pkg.version);
 });
 
+it('names the addresses leaving a peer set, whether the set stays or goes, and not those of other sets', () => {
+  const all = desired.sets.find((x) => x.name === 'afw4-cp-all')!;
+  const live = parseIpsetSave(
+    [
+      'create afw4-cp-all hash:ip family inet hashsize 1024 maxelem 65536',
+      ...[...all.members, '10.100.0.99'].map((m) => `add afw4-cp-all ${m}`),
+      'create afw4-gone hash:ip family inet hashsize 1024 maxelem 65536',
+      'add afw4-gone 10.100.0.98',
+      'add afw4-gone 10.100.0.99',
+      'create afw4-cp-old-net hash:net family inet hashsize 1024 maxelem 65536',
+      'add afw4-cp-old-net 10.100.7.0/24',
+      'create afw4-cp-et-swp hash:ip family inet hashsize 1024 maxelem 65536',
+      'add afw4-cp-et-swp 10.100.0.97',
+    ].join('\n'),
+  );
+  expect(setChange(desired.sets, live).leaving.sort()).toEqual(['10.100.0.98', '10.100.0.99', '10.100.0.99']);
+  expect(setChange(desired.sets, parseIpsetSave('')).leaving).toEqual([]);
+});
+
 it('reads ipset save output: members of our sets only, with options and host prefixes stripped', () => {
   const sets = parseIpsetSave(
     [
@@ -141,4 +161,10 @@ it('reads ipset save output: members of our sets only, with options and host pre
   expect(sets.get('afw6-wp-all')?.members).toEqual(['fd00::1', 'fd00::2']);
   expect(sets.get('afw6-wp-all')?.family).toBe(6);
   expect(sets.get('afw4-cp-vip')?.members).toEqual(['10.100.0.0/24']);
+});
+
+it('counts a desired ruleset as countRuleset counts the Ruleset it came from', () => {
+  const { chains: _chains, ...counts } = countRuleset(rs);
+  expect(countDesired(desired)).toEqual(counts);
+  expect(counts.rules).toBeGreaterThan(0);
 });
