@@ -297,8 +297,8 @@ ${table(
 With nft, change events (\`nft monitor\`) cost nothing while idle, whatever the
 tables hold; what remains is the set check (\`ipset -t list\` every 1.5 s) and
 Node's timers. iptables-legacy has no change events, so the agent polls: the
-mangle table (the ingress hooks) of both families every second, and the filter
-table (the egress and reject hooks) as often as its read cost allows, so that
+mangle table (the ingress jumps) of both families every second, and the filter
+table (the egress and reject jumps) as often as its read cost allows, so that
 reading it stays near 0.5 % of a core and at least every 10 s
 (\`src/agent/legacy-poll.ts\`; with 20,000 rules it reads filter every few
 seconds, see test/kernel/daemon-legacy.test.ts). The cost no longer grows with
@@ -355,7 +355,7 @@ ${
 runs of the same ruleset fall on this machine (client and server share two
 cores): the difference is within that spread. A separate check by hand (two
 namespaces, a veth pair, \`iperf3 -t 3\`, two rounds) measured 27.7 and 29.0
-Gbit/s with no rules, 31.4 and 30.2 with empty chains hooked in, and 27.0 and
+Gbit/s with no rules, 31.4 and 30.2 with empty chains jumped to, and 27.0 and
 29.0 with the established shortcut artesca-fw uses: noise of about 10 %, larger
 than the cost being measured.`
     : 'The goal is met.'

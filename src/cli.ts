@@ -20,6 +20,7 @@ import type { PacketQuery } from './compile/explain.js';
 import { parseAddress } from './config/addresses.js';
 import type { Plane } from './config/model.js';
 import { parseProtocol } from './config/validate-policy.js';
+import { ToolRunner } from './dataplane/exec.js';
 import { AfwError, asAfwError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -82,7 +83,7 @@ export function buildProgram(): Command {
     .addOption(configOpt())
     .addOption(jsonOpt())
     .addOption(ifaceOpt())
-    .action((o: Common) => output(o, () => checkCommand(configPath(o.config), parseOverrides(o.iface))));
+    .action((o: Common) => output(o, () => checkCommand(configPath(o.config), parseOverrides(o.iface), new ToolRunner())));
 
   program
     .command('plan')
@@ -109,10 +110,14 @@ export function buildProgram(): Command {
     )
     .action((o: Common & { fromState?: string | true; confirm?: number }) =>
       output(o, () =>
-        applyCommand(configPath(o.config), {
-          ...(o.fromState !== undefined ? { fromState: o.fromState === true ? '/var/lib/artesca-fw' : o.fromState } : {}),
-          ...(o.confirm !== undefined ? { confirmSeconds: o.confirm } : {}),
-        }),
+        applyCommand(
+          configPath(o.config),
+          {
+            ...(o.fromState !== undefined ? { fromState: o.fromState === true ? '/var/lib/artesca-fw' : o.fromState } : {}),
+            ...(o.confirm !== undefined ? { confirmSeconds: o.confirm } : {}),
+          },
+          new ToolRunner(),
+        ),
       ),
     );
 
@@ -122,13 +127,15 @@ export function buildProgram(): Command {
     .addOption(configOpt())
     .addOption(jsonOpt())
     .option('--state-dir <dir>', 'the state dir (default: stateDir from the config)')
-    .action((o: Common & { stateDir?: string }) => output(o, () => confirmCommand(configPath(o.config), o.stateDir)));
+    .action((o: Common & { stateDir?: string }) =>
+      output(o, () => confirmCommand(configPath(o.config), new ToolRunner(), o.stateDir)),
+    );
 
   program
     .command('rollback-watch', { hidden: true })
     .requiredOption('--state-dir <dir>')
     .action(async (o: { stateDir: string }) => {
-      await rollbackWatch(o.stateDir);
+      await rollbackWatch(o.stateDir, new ToolRunner());
     });
 
   program
@@ -139,7 +146,7 @@ export function buildProgram(): Command {
     .action(async (o: Common) => {
       let equal = true;
       await output(o, async () => {
-        const r = await diffCommand(configPath(o.config));
+        const r = await diffCommand(configPath(o.config), new ToolRunner());
         equal = r.equal;
         return r;
       });
@@ -180,7 +187,7 @@ export function buildProgram(): Command {
     .description('remove every chain, rule and set artesca-fw owns, nothing else (root)')
     .addOption(configOpt())
     .addOption(jsonOpt())
-    .action((o: Common) => output(o, () => flushCommand(configPath(o.config))));
+    .action((o: Common) => output(o, () => flushCommand(configPath(o.config), new ToolRunner())));
 
   program
     .command('run')

@@ -18,9 +18,18 @@ export const ERRORS = {
   AFW_VERIFY_FAILED: { exit: 1, what: 'what is live differs from what was loaded' },
   AFW_ROLLBACK_FAILED: { exit: 1, what: 'a failed load could not be rolled back completely' },
   AFW_STATE_MISSING: { exit: 1, what: 'there is no last-known-good ruleset in the state dir' },
-  AFW_STATE_CORRUPT: { exit: 1, what: 'the last-known-good ruleset cannot be read' },
+  AFW_STATE_CORRUPT: {
+    exit: 1,
+    what: 'a state file (last-known-good, pending trial, rolled back) is damaged or tampered with; it is not loaded',
+  },
   AFW_STATE_WRITE: { exit: 1, what: 'the state dir cannot be written' },
   AFW_NOT_CONFIRMED: { exit: 1, what: 'a trial ruleset (apply --confirm) was not confirmed and was rolled back' },
+  AFW_CONFIRM_REFUSED: {
+    exit: 1,
+    what: 'confirm found no trial to keep: none pending, its window closed, or its ruleset is no longer the live one',
+  },
+  AFW_LOCK_TIMEOUT: { exit: 1, what: 'another writer held the write lock of this network namespace for too long' },
+  AFW_LOCK_FAILED: { exit: 1, what: 'the write lock cannot be taken at all' },
   AFW_DAEMON_UNREACHABLE: { exit: 1, what: 'the running agent does not answer' },
   AFW_INTERNAL: { exit: 1, what: 'a bug in artesca-fw' },
 } as const;

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { run } from '../../src/dataplane/exec.js';
+import { ToolRunner } from '../../src/dataplane/exec.js';
 
 /** The project root: the nearest folder above this file with a package.json (works from scripts/ and dist/scripts/). */
 function projectRoot(): string {
@@ -45,6 +45,10 @@ function kernelMissing(): string | undefined {
   }
   return undefined;
 }
+
+/** The lab's own runner (the harness is one process; the agent under test makes its own). */
+const labRunner = new ToolRunner();
+const run = labRunner.run.bind(labRunner);
 
 const alive = new Set<string>();
 let hooked = false;

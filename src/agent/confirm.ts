@@ -6,38 +6,24 @@
 // during the trial also comes back to the previous one.
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { appendFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Desired } from '../compile/desired.js';
 import type { AddressSet } from '../compile/ruleset.js';
 import { applyDesired } from '../dataplane/apply.js';
-import { type Backend, toolsFor } from '../dataplane/backend.js';
-import { liveAsDesired } from '../dataplane/changes.js';
-import type { LiveState } from '../dataplane/live.js';
+import { toolsFor } from '../dataplane/backend.js';
+import { desiredIsLive, liveAsDesired } from '../dataplane/changes.js';
+import type { ToolRunner } from '../dataplane/exec.js';
+import { type LiveState, readLive } from '../dataplane/live.js';
+import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError } from '../errors.js';
+import { type Pending, pendingSchema, type RolledBack, readStateFile, rolledBackSchema, writeStateFile } from './state-files.js';
 import { saveState } from './state-store.js';
+
+export type { Pending, RolledBack } from './state-files.js';
 
 const PENDING_FILE = 'pending-confirmation.json';
 export const ROLLED_BACK_FILE = 'rolled-back.json';
-
-export interface Pending {
-  createdAt: string;
-  deadline: string;
-  node: string;
-  backend: Backend;
-  tentativeHash: string;
-  tentative: Desired;
-  previousHash: string;
-  previous: Desired;
-}
-
-export interface RolledBack {
-  at: string;
-  refusedHash: string;
-  restoredHash: string;
-  restored: Desired;
-  backend: Backend;
-}
 
 /** What is live, as a ruleset that can be loaded again. */
 export function snapshotAsDesired(live: LiveState): Desired {
@@ -53,29 +39,18 @@ export function snapshotAsDesired(live: LiveState): Desired {
   return { families: live.families.map(liveAsDesired), sets };
 }
 
-async function writeJson(file: string, value: unknown): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as T;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new AfwError('AFW_STATE_CORRUPT', `${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-export const readPending = (stateDir: string) => readJson<Pending>(path.join(stateDir, PENDING_FILE));
-export const readRolledBack = (stateDir: string) => readJson<RolledBack>(path.join(stateDir, ROLLED_BACK_FILE));
+export const readPending = (stateDir: string) =>
+  readStateFile(path.join(stateDir, PENDING_FILE), pendingSchema, [
+    ['tentativeHash', 'tentative'],
+    ['previousHash', 'previous'],
+  ]);
+export const readRolledBack = (stateDir: string) =>
+  readStateFile(path.join(stateDir, ROLLED_BACK_FILE), rolledBackSchema, [['restoredHash', 'restored']]);
 export const clearRolledBack = (stateDir: string) => rm(path.join(stateDir, ROLLED_BACK_FILE), { force: true });
 export const clearPending = (stateDir: string) => rm(path.join(stateDir, PENDING_FILE), { force: true });
 
 export async function writePending(stateDir: string, p: Pending): Promise<void> {
-  await writeJson(path.join(stateDir, PENDING_FILE), p);
+  await writeStateFile(path.join(stateDir, PENDING_FILE), p);
 }
 
 /** Starts the detached process that rolls back at the deadline (it outlives the shell that ran apply). */
@@ -92,12 +67,13 @@ export function spawnRollbackWatcher(stateDir: string): void {
 
 /**
  * Loads the previous ruleset if the pending one (created at `createdAt`) is
- * still unconfirmed. Returns true when it rolled back.
+ * still unconfirmed. Returns true when it rolled back. The caller holds the
+ * write lock: confirm and the rollback decide one after the other, never both.
  */
-export async function rollbackIfUnconfirmed(stateDir: string, createdAt?: string): Promise<boolean> {
+export async function rollbackIfUnconfirmed(stateDir: string, runner: ToolRunner, createdAt?: string): Promise<boolean> {
   const pending = await readPending(stateDir);
   if (!pending || (createdAt && pending.createdAt !== createdAt)) return false;
-  await applyDesired(pending.previous, toolsFor(pending.backend));
+  await applyDesired(pending.previous, toolsFor(pending.backend, runner));
   const marker: RolledBack = {
     at: new Date().toISOString(),
     refusedHash: pending.tentativeHash,
@@ -105,7 +81,7 @@ export async function rollbackIfUnconfirmed(stateDir: string, createdAt?: string
     restored: pending.previous,
     backend: pending.backend,
   };
-  await writeJson(path.join(stateDir, ROLLED_BACK_FILE), marker);
+  await writeStateFile(path.join(stateDir, ROLLED_BACK_FILE), marker);
   await clearPending(stateDir);
   await appendFile(
     path.join(stateDir, 'rollback.log'),
@@ -114,29 +90,48 @@ export async function rollbackIfUnconfirmed(stateDir: string, createdAt?: string
   return true;
 }
 
-/** `artesca-fw rollback-watch`: sleeps until the deadline, then rolls back unless confirmed. */
-export async function rollbackWatch(stateDir: string): Promise<void> {
+/** `artesca-fw rollback-watch`: sleeps until the deadline, then, holding the write lock, rolls back unless confirmed. */
+export async function rollbackWatch(stateDir: string, runner: ToolRunner): Promise<void> {
   const first = await readPending(stateDir);
   if (!first) return;
   for (;;) {
     const p = await readPending(stateDir);
     if (!p || p.createdAt !== first.createdAt) return; // confirmed, or replaced by a newer apply --confirm
     if (Date.now() >= Date.parse(p.deadline)) {
-      await rollbackIfUnconfirmed(stateDir, p.createdAt);
+      await new WriteLock(runner, 'rollback-watch').hold(() => rollbackIfUnconfirmed(stateDir, runner, p.createdAt));
       return;
     }
     await new Promise((r) => setTimeout(r, Math.min(200, Math.max(10, Date.parse(p.deadline) - Date.now()))));
   }
 }
 
-/** `artesca-fw confirm`: keeps the pending ruleset and makes it the last-known-good one. */
-export async function confirmPending(stateDir: string): Promise<Pending> {
+/**
+ * `artesca-fw confirm`: keeps the pending ruleset and makes it the last-known-good
+ * one. The caller holds the write lock, so the rollback watcher cannot act in
+ * between: "confirmed" means the trial ruleset is live and recorded.
+ */
+export async function confirmPending(stateDir: string, runner: ToolRunner): Promise<Pending> {
   const p = await readPending(stateDir);
-  if (!p) throw new AfwError('AFW_STATE_MISSING', `nothing to confirm: no apply --confirm is pending in ${stateDir}`);
+  if (!p) {
+    const rolled = await readRolledBack(stateDir).catch(() => undefined);
+    throw new AfwError(
+      'AFW_CONFIRM_REFUSED',
+      rolled
+        ? `nothing to confirm: ruleset ${rolled.refusedHash} was not confirmed in time and was rolled back at ${rolled.at}`
+        : `nothing to confirm: no apply --confirm is pending in ${stateDir}`,
+    );
+  }
   if (Date.now() >= Date.parse(p.deadline)) {
     throw new AfwError(
-      'AFW_STATE_MISSING',
-      `too late: the confirmation window closed at ${p.deadline}; the previous ruleset is being restored`,
+      'AFW_CONFIRM_REFUSED',
+      `too late: the confirmation window closed at ${p.deadline}; the previous ruleset ${p.previousHash} is being restored`,
+    );
+  }
+  const live = await readLive(toolsFor(p.backend, runner));
+  if (!desiredIsLive(p.tentative, live)) {
+    throw new AfwError(
+      'AFW_CONFIRM_REFUSED',
+      `the trial ruleset ${p.tentativeHash} is no longer the live one (another writer changed it): not confirmed; it will be rolled back at ${p.deadline}`,
     );
   }
   await saveState(stateDir, p.node, p.backend, p.tentative);

@@ -3,11 +3,12 @@
 // rules in force (fail closed); only `flush` removes them.
 import pino, { type Logger } from 'pino';
 import { readCounters } from '../dataplane/counters.js';
-import { execStats } from '../dataplane/exec.js';
+import { ToolRunner } from '../dataplane/exec.js';
 import { asAfwError } from '../errors.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
 import { VERSION } from '../version.js';
+import { type ConflictWarning, findConflicts } from './conflicts.js';
 import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
 import { type Reason, Reconciler } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
@@ -17,6 +18,8 @@ import { FileWatcher, InterfaceWatcher } from './watchers.js';
 export const DEFAULT_STATE_DIR = '/var/lib/artesca-fw';
 const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9900 };
 const COUNTER_CACHE_MS = 500;
+/** How often other firewall managers are looked for. */
+const CONFLICT_CHECK_MS = 30_000;
 
 export interface DaemonOptions {
   configFile: string;
@@ -76,7 +79,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     }
     return [...byPolicy.values()];
   };
-  const metrics = new Metrics(policyCounters, () => execStats.starts);
+  const runner = new ToolRunner();
+  const metrics = new Metrics(policyCounters, () => runner.starts);
 
   // The config names the state dir and the status address; when it cannot be
   // read, the defaults still let the agent protect the node and answer.
@@ -92,7 +96,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       'config unreadable at start: using the default state dir and status address',
     );
   }
-  reconciler = new Reconciler(opts.configFile, stateDir, log, metrics);
+  reconciler = new Reconciler(opts.configFile, stateDir, log, metrics, runner);
 
   // 1. Protection before the config is used: the last-known-good ruleset.
   try {
@@ -160,6 +164,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   ifaces.start();
   const drift = new DriftWatcher(reconciler, log, { ...DEFAULT_DRIFT, ...opts.drift });
   drift.start();
+  const lookForConflicts = async () => {
+    const found = await findConflicts(runner).catch(() => [] as ConflictWarning[]);
+    const before = reconciler.status.conflicts.map((c) => c.manager).join();
+    reconciler.status.conflicts = found;
+    for (const c of found) metrics.conflicts.set({ manager: c.manager }, 1);
+    for (const m of before.split(',').filter((x) => x && !found.some((c) => c.manager === x)))
+      metrics.conflicts.set({ manager: m }, 0);
+    if (found.map((c) => c.manager).join() !== before) {
+      if (found.length)
+        log.warn(
+          { event: 'conflict', conflicts: found },
+          `another firewall manager is active: ${found.map((c) => c.message).join('; ')}`,
+        );
+      else log.info({ event: 'conflict', conflicts: [] }, 'no other firewall manager is active any more');
+    }
+  };
+  await lookForConflicts();
+  const conflictTimer = setInterval(() => void lookForConflicts(), CONFLICT_CHECK_MS);
+  conflictTimer.unref();
 
   const onHup = () => {
     log.info({ event: 'signal', signal: 'SIGHUP' }, 'reload requested');
@@ -172,6 +195,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       process.off('SIGHUP', onHup);
       clearInterval(beat);
+      clearInterval(conflictTimer);
+      reconciler.stop();
       ifaces.stop();
       drift.stop();
       await files.close();

@@ -3,7 +3,7 @@
 // other rules:
 // - nft backend: `nft monitor` reports every ruleset change as it happens, with
 //   the writer's PID; a change by someone else that touches an AFW- chain, a
-//   built-in chain we hook, or a whole table triggers a read-back. Idle costs
+//   built-in chain we jump from, or a whole table triggers a read-back. Idle costs
 //   nothing.
 // - legacy backend (no change events): the tables are polled, mangle every
 //   second, filter as often as its size allows (legacy-poll.ts).
@@ -14,8 +14,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import type { Logger } from 'pino';
 import { SET_PREFIX } from '../compile/ruleset.js';
-import { familyChange, setChange, setsUnchanged } from '../dataplane/changes.js';
-import { recentChildPids, run } from '../dataplane/exec.js';
+import { desiredIsLive } from '../dataplane/changes.js';
 import { readLive } from '../dataplane/live.js';
 import { DEFAULT_LEGACY_POLL, LegacyPoller } from './legacy-poll.js';
 import type { Reconciler } from './reconciler.js';
@@ -29,7 +28,7 @@ export interface DriftOptions {
 export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1500, legacyPollMs: 1000, fullCheckMs: 300_000 };
 
 const RELEVANT = /^(add|insert|replace|delete|flush|destroy) (rule|chain|table|ruleset)/;
-const HOOKED = /\b(ip6?|inet) (mangle|filter)( (PREROUTING|INPUT|FORWARD|OUTPUT)\b|\s*$| \{)/;
+const JUMPED_FROM = /\b(ip6?|inet) (mangle|filter)( (PREROUTING|INPUT|FORWARD|OUTPUT)\b|\s*$| \{)/;
 
 export class DriftWatcher {
   private timers: NodeJS.Timeout[] = [];
@@ -102,9 +101,9 @@ export class DriftWatcher {
       const pid = Number(gen[1]);
       const lines = this.batch;
       this.batch = [];
-      if (recentChildPids.has(pid)) return; // our own write
+      if (this.reconciler.runner.wroteRecently(pid)) return; // our own write
       const touched = lines.find(
-        (l) => RELEVANT.test(l) && (l.includes('AFW-') || HOOKED.test(l) || / table /.test(l) || / ruleset/.test(l)),
+        (l) => RELEVANT.test(l) && (l.includes('AFW-') || JUMPED_FROM.test(l) || / table /.test(l) || / ruleset/.test(l)),
       );
       if (touched) this.schedule(`changed by pid ${pid}: ${touched.slice(0, 120)}`);
       return;
@@ -115,7 +114,7 @@ export class DriftWatcher {
   private async checkSets(): Promise<void> {
     const desired = this.reconciler.desired;
     if (!desired || this.checking || this.reconciler.busy) return;
-    const res = await run('ipset', ['-t', 'list']).catch(() => undefined);
+    const res = await this.reconciler.runner.run('ipset', ['-t', 'list']).catch(() => undefined);
     if (res?.code !== 0) return;
     const counts = new Map<string, number>();
     let name = '';
@@ -149,15 +148,8 @@ export class DriftWatcher {
     this.checking = true;
     try {
       const live = await readLive(tools);
-      const rulesDiffer = desired.families.some(
-        (d) => familyChange(d, live.families.find((f) => f.family === d.family)!).batch !== '',
-      );
-      const setsDiffer = !setsUnchanged(setChange(desired.sets, live.sets));
-      if (rulesDiffer || setsDiffer) {
-        this.log.warn(
-          { event: 'drift', why, rules: rulesDiffer, sets: setsDiffer },
-          'drift: artesca-fw rules or sets changed by someone else',
-        );
+      if (!desiredIsLive(desired, live)) {
+        this.log.warn({ event: 'drift', why }, 'drift: artesca-fw rules or sets changed by someone else');
         await this.reconciler.request('drift');
       }
     } catch (err) {

@@ -3,9 +3,9 @@
 // (iptables-legacy copies and decodes the whole table even to list one
 // chain), and a host can hold tens of thousands of other rules in filter.
 // So each table is read on its own cadence:
-// - mangle (the ingress hooks; kube-proxy and the like barely use it): every
+// - mangle (the ingress jumps; kube-proxy and the like barely use it): every
 //   poll period;
-// - filter (the egress hook, and the reject hooks): every poll period while it
+// - filter (the egress jump, and the reject jumps): every poll period while it
 //   is cheap to read, less often as it grows: the cadence is set from the time
 //   the last read took, so that reading it costs at most about 0.5 % of a
 //   core, and never less often than every `maxFilterMs`.

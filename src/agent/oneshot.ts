@@ -8,8 +8,10 @@ import type { InterfaceOverrides } from '../compile/resolve.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { type Backend, detectBackend, toolsFor } from '../dataplane/backend.js';
 import { diffFamily, diffSets } from '../dataplane/diff-report.js';
+import type { ToolRunner } from '../dataplane/exec.js';
 import { flushAll } from '../dataplane/flush.js';
 import { readLive } from '../dataplane/live.js';
+import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError } from '../errors.js';
 import { compileNode, requireResolved } from './compile-node.js';
 import {
@@ -34,12 +36,16 @@ function requireRoot(what: string): void {
   }
 }
 
-export async function checkCommand(configFile: string, overrides: InterfaceOverrides): Promise<CommandResult> {
+export async function checkCommand(
+  configFile: string,
+  overrides: InterfaceOverrides,
+  runner: ToolRunner,
+): Promise<CommandResult> {
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
   let backend = 'unknown (detecting needs root)';
   if (process.getuid?.() === 0) {
-    const d = await detectBackend(node.sources.config.backend);
+    const d = await detectBackend(node.sources.config.backend, runner);
     backend = `${d.backend} (${d.reason})`;
   } else if (node.sources.config.backend !== 'auto') {
     backend = `${node.sources.config.backend} (set by backend in the config)`;
@@ -70,18 +76,30 @@ export async function planCommand(configFile: string, overrides: InterfaceOverri
   };
 }
 
-async function chooseBackend(choice: 'auto' | Backend): Promise<Backend> {
-  return (await detectBackend(choice)).backend;
+async function chooseBackend(choice: 'auto' | Backend, runner: ToolRunner): Promise<Backend> {
+  return (await detectBackend(choice, runner)).backend;
+}
+
+/**
+ * Every command that writes holds the write lock of this network namespace
+ * for its whole transaction; a one-shot command keeps it until it exits (the
+ * kernel releases it then), so that what it printed is what is live.
+ */
+async function takeWriteLock(runner: ToolRunner, command: string): Promise<void> {
+  await new WriteLock(runner, command).acquire();
 }
 
 export async function applyCommand(
   configFile: string,
   opts: { fromState?: string; confirmSeconds?: number },
+  runner: ToolRunner,
 ): Promise<CommandResult> {
   requireRoot('apply');
   if (opts.fromState !== undefined) {
+    // The state is read before the lock: a damaged file is refused without waiting.
     const state = await loadState(opts.fromState);
-    const tools = toolsFor(state.backend as Backend);
+    await takeWriteLock(runner, 'apply --from-state');
+    const tools = toolsFor(state.backend, runner);
     const report = await applyDesired(state.desired, tools);
     return {
       text: `${report.changed ? 'loaded' : 'already live:'} last-known-good ruleset ${state.hash} of ${state.node} (saved ${state.savedAt}) on iptables-${tools.backend} in ${report.durationMs.toFixed(0)} ms`,
@@ -91,7 +109,9 @@ export async function applyCommand(
   const node = await compileNode(configFile);
   requireResolved(node);
   const { stateDir } = node.sources.config;
-  const tools = toolsFor(await chooseBackend(node.sources.config.backend));
+  // Compiled (and refused, if it must be) before waiting for the lock.
+  await takeWriteLock(runner, opts.confirmSeconds !== undefined ? 'apply --confirm' : 'apply');
+  const tools = toolsFor(await chooseBackend(node.sources.config.backend, runner), runner);
   const hash = desiredHash(node.desired);
   const counts = countRuleset(node.ruleset);
   if (opts.confirmSeconds !== undefined) {
@@ -134,21 +154,22 @@ export async function applyCommand(
   return { text: what, data: { ok: true, hash, counts, ...report } };
 }
 
-export async function confirmCommand(configFile: string, stateDirOverride?: string): Promise<CommandResult> {
+export async function confirmCommand(configFile: string, runner: ToolRunner, stateDirOverride?: string): Promise<CommandResult> {
   requireRoot('confirm');
   const stateDir = stateDirOverride ?? (await loadConfigOnly(configFile)).config.stateDir;
-  const p = await confirmPending(stateDir);
+  await takeWriteLock(runner, 'confirm');
+  const p = await confirmPending(stateDir, runner);
   return {
     text: `confirmed: ruleset ${p.tentativeHash} stays, and is now the last-known-good ruleset`,
     data: { ok: true, hash: p.tentativeHash },
   };
 }
 
-export async function diffCommand(configFile: string): Promise<CommandResult & { equal: boolean }> {
+export async function diffCommand(configFile: string, runner: ToolRunner): Promise<CommandResult & { equal: boolean }> {
   requireRoot('diff');
   const node = await compileNode(configFile);
   requireResolved(node);
-  const tools = toolsFor(await chooseBackend(node.sources.config.backend));
+  const tools = toolsFor(await chooseBackend(node.sources.config.backend, runner), runner);
   const live = await readLive(tools);
   const hash = desiredHash(node.desired);
   const lines = [
@@ -191,8 +212,9 @@ export async function explainCommand(
   };
 }
 
-export async function flushCommand(configFile: string): Promise<CommandResult> {
+export async function flushCommand(configFile: string, runner: ToolRunner): Promise<CommandResult> {
   requireRoot('flush');
+  await takeWriteLock(runner, 'flush');
   // The config only says which backend; a broken config must not stop a flush.
   let choice: 'auto' | Backend = 'auto';
   try {
@@ -202,10 +224,10 @@ export async function flushCommand(configFile: string): Promise<CommandResult> {
   }
   const results = [];
   // Flush the chosen backend, and the other one too when it holds our rules.
-  const first = await chooseBackend(choice);
+  const first = await chooseBackend(choice, runner);
   for (const backend of [first, first === 'nft' ? 'legacy' : 'nft'] as Backend[]) {
     try {
-      results.push({ backend, ...(await flushAll(toolsFor(backend))) });
+      results.push({ backend, ...(await flushAll(toolsFor(backend, runner))) });
     } catch (err) {
       if (backend === first) throw err;
       if (!(err instanceof AfwError && (err.code === 'AFW_TOOL_MISSING' || err.code === 'AFW_IPTABLES_FAILED'))) throw err;
@@ -214,7 +236,7 @@ export async function flushCommand(configFile: string): Promise<CommandResult> {
   const chains = results.flatMap((r) => r.chainsRemoved);
   const sets = [...new Set(results.flatMap((r) => r.setsRemoved))];
   return {
-    text: `flushed: ${chains.length} chains, ${results.reduce((s, r) => s + r.hooksRemoved, 0)} jump rules and ${sets.length} sets removed; no other rule touched`,
+    text: `flushed: ${chains.length} chains, ${results.reduce((s, r) => s + r.jumpsRemoved, 0)} jump rules and ${sets.length} sets removed; no other rule touched`,
     data: { ok: true, results },
   };
 }

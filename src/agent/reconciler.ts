@@ -1,18 +1,25 @@
 // The agent's one writer: compiles the node's desired ruleset and loads it.
 // Reconciles are serialized (one at a time, requests during one coalesce into
-// one more), and every outcome updates the status, the metrics and the log.
+// one more), each holds the write lock of the network namespace for its whole
+// transaction (other writers: an operator's apply, confirm, flush), a failed
+// load is retried with backoff, and every outcome updates the status, the
+// metrics and the log.
 import type { Logger } from 'pino';
 import { countRuleset } from '../compile/describe.js';
 import { countDesired, type Desired, desiredHash } from '../compile/desired.js';
 import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
 import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
-import { applyDesired, cutConnections } from '../dataplane/apply.js';
-import { detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
+import { type ApplyReport, applyDesired, cutConnections } from '../dataplane/apply.js';
+import { type Backend, detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
+import type { ToolRunner } from '../dataplane/exec.js';
+import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
+import { Backoff, type RetryState } from './backoff.js';
 import { compileNode } from './compile-node.js';
 import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
+import type { ConflictWarning } from './conflicts.js';
 import { collectWhenQuiet } from './memory.js';
 import { saveState } from './state-store.js';
 
@@ -42,11 +49,30 @@ export interface AgentStatus {
   } | null;
   backend: string | null;
   lastError: ErrorView | null;
+  /** A failed load waiting for its next attempt: how many failed in a row, and when it tries again. */
+  retry: RetryState | null;
   driftRepairs: number;
   lastReconcile: { reason: Reason; result: string; at: string; durationMs: number } | null;
   /** An `apply --confirm` trial in progress: the agent writes nothing until it ends. */
   pendingConfirmation: { hash: string; deadline: string } | null;
+  /** Other firewall managers active on this host: they may remove our rules (we put them back). */
+  conflicts: ConflictWarning[];
 }
+
+type Compiled = Awaited<ReturnType<typeof compileNode>>;
+
+/** What one reconcile did, for the log, the status and the metrics. */
+interface Outcome {
+  reason: Reason;
+  at: string;
+  started: number;
+  compiledAt: number;
+  node: Compiled;
+  hash: string;
+  report: ApplyReport;
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
 
 export class Reconciler {
   readonly status: AgentStatus = {
@@ -58,9 +84,11 @@ export class Reconciler {
     ruleset: null,
     backend: null,
     lastError: null,
+    retry: null,
     driftRepairs: 0,
     lastReconcile: null,
     pendingConfirmation: null,
+    conflicts: [],
   };
   /** What was last loaded (drift is measured against it). */
   desired: Desired | null = null;
@@ -72,8 +100,12 @@ export class Reconciler {
 
   private running: Promise<void> | null = null;
   private pending: Reason | null = null;
-
+  private trialTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  private readonly backoff = new Backoff();
+  /** The ruleset the current reconcile tries to load (a failure of another one starts the backoff again). */
+  private attempting: string | null = null;
+  private readonly lock: WriteLock;
   /** Parsed inventory items kept between reconciles: an edit re-parses only the nodes it changed. */
   private readonly inventoryReader = new ChunkedYamlReader('nodes');
 
@@ -82,8 +114,10 @@ export class Reconciler {
     private readonly stateDir: string,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    readonly runner: ToolRunner,
   ) {
     this.watched = [configFile];
+    this.lock = new WriteLock(runner, 'run');
   }
 
   /** Ready: something loaded, no plane waiting for its interface, the last read validated. */
@@ -102,10 +136,10 @@ export class Reconciler {
   }
 
   /** Loads the last-known-good ruleset (boot protection) before any config is read. */
-  async loadLastGood(desired: Desired, backend: string, savedAt: string): Promise<void> {
-    const tools = toolsFor(backend === 'legacy' ? 'legacy' : 'nft');
+  async loadLastGood(desired: Desired, backend: Backend, savedAt: string): Promise<void> {
+    const tools = toolsFor(backend, this.runner);
     const started = performance.now();
-    const report = await applyDesired(desired, tools);
+    const report = await this.lock.hold(() => applyDesired(desired, tools));
     this.tools = tools;
     this.desired = desired;
     this.status.backend = tools.backend;
@@ -155,20 +189,69 @@ export class Reconciler {
     return this.running !== null;
   }
 
+  stop(): void {
+    for (const t of [this.trialTimer, this.retryTimer]) if (t) clearTimeout(t);
+  }
+
+  /** One reconcile: everything that reads or writes the kernel happens holding the write lock. */
+  private async reconcile(reason: Reason): Promise<void> {
+    const at = new Date().toISOString();
+    const started = performance.now();
+    let removedPeers: string[] = [];
+    this.attempting = null;
+    try {
+      const held = await this.lock.acquire();
+      this.metrics.lockWait.observe(held.waitedMs / 1000);
+      try {
+        removedPeers = await this.reconcileHoldingLock(reason, at, started);
+      } finally {
+        await held.release();
+      }
+    } catch (err) {
+      this.recordFailure(reason, at, started, asAfwError(err));
+      return;
+    }
+    // Not a write of the ruleset: done after the lock is given back.
+    if (removedPeers.length > 0) await this.cutRemovedPeers(removedPeers);
+  }
+
+  /** Returns the peers whose connections are to be cut. */
+  private async reconcileHoldingLock(reason: Reason, at: string, started: number): Promise<string[]> {
+    if (await this.trialInProgress()) return [];
+    const node = await this.compileOrRefuse(reason, at, started);
+    if (!node) return [];
+    this.noteSources(node, at);
+    const hash = desiredHash(node.desired);
+    this.attempting = hash;
+    if (await this.heldBackByRollback(hash, reason, at, started)) return [];
+    const tools = await this.chooseTools(node.sources.config.backend);
+    const compiledAt = performance.now();
+    // The new rules are reported live first; removed peers' connections are cut right after.
+    const report = await applyDesired(node.desired, tools, { connectionCut: 'caller' });
+    const storeState = report.changed || this.status.ruleset?.hash !== hash;
+    this.recordApplied({ reason, at, started, compiledAt, node, hash, report });
+    // The rules are live and said so; now the last-known-good copy for the next boot.
+    if (storeState) await this.storeLastGood(node, tools.backend);
+    return report.removedPeers;
+  }
+
   /**
    * An `apply --confirm` trial owns the rules until it is confirmed or rolled
    * back: the agent writes nothing meanwhile (not even drift repair), and looks
    * again every second. A trial whose deadline passed with its watcher gone
-   * (a reboot, a kill) is rolled back here.
+   * (a reboot, a kill) is rolled back here (the caller holds the lock).
    */
   private async trialInProgress(): Promise<boolean> {
-    let pending = await readPending(this.stateDir).catch(() => undefined);
+    let pending = await readPending(this.stateDir).catch((err: unknown) => {
+      this.log.error({ event: 'confirm', err: asAfwError(err).lines() }, 'pending trial file refused');
+      return undefined;
+    });
     if (pending && Date.now() >= Date.parse(pending.deadline) + 2000) {
       this.log.warn(
         { event: 'confirm', hash: pending.tentativeHash },
         'trial not confirmed and its watcher is gone: rolling back',
       );
-      await rollbackIfUnconfirmed(this.stateDir, pending.createdAt);
+      await rollbackIfUnconfirmed(this.stateDir, this.runner, pending.createdAt);
       pending = undefined;
     }
     if (!pending) {
@@ -185,28 +268,28 @@ export class Reconciler {
     }
     this.status.pendingConfirmation = { hash: pending.tentativeHash, deadline: pending.deadline };
     this.metrics.ready.set(0);
-    if (!this.retryTimer) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = null;
+    if (!this.trialTimer) {
+      this.trialTimer = setTimeout(() => {
+        this.trialTimer = null;
         void this.request('retry');
       }, 1000);
-      this.retryTimer.unref();
+      this.trialTimer.unref();
     }
     return true;
   }
 
-  private async reconcile(reason: Reason): Promise<void> {
-    if (await this.trialInProgress()) return;
-    const started = performance.now();
-    const at = new Date().toISOString();
-    let node: Awaited<ReturnType<typeof compileNode>>;
-    let compiledAt = started;
+  /** Reads and compiles config and inventory; a refusal changes nothing live. */
+  private async compileOrRefuse(reason: Reason, at: string, started: number): Promise<Compiled | undefined> {
     try {
-      node = await compileNode(this.configFile, { inventoryReader: this.inventoryReader });
-      compiledAt = performance.now();
+      const node = await compileNode(this.configFile, { inventoryReader: this.inventoryReader });
+      this.metrics.configValid.set(1);
+      return node;
     } catch (err) {
-      // Drift while the config is broken: put back what was last loaded.
-      if (reason === 'drift' && this.desired && this.tools) return this.repair();
+      // Drift (or a retry of its repair) while the config is broken: put back what was last loaded.
+      if ((reason === 'drift' || reason === 'retry') && this.desired && this.tools) {
+        await this.repair();
+        return undefined;
+      }
       const e = asAfwError(err);
       this.recordError(e, at);
       this.metrics.applies.inc({ result: 'invalid', reason });
@@ -217,9 +300,11 @@ export class Reconciler {
         { event: 'apply', reason, result: 'invalid', code: e.code, problems: e.lines() },
         `config refused, rules unchanged: ${e.lines()[0]}`,
       );
-      return;
+      return undefined;
     }
-    this.metrics.configValid.set(1);
+  }
+
+  private noteSources(node: Compiled, at: string): void {
     const { config, inventory } = node.sources;
     this.watched = [this.configFile, config.inventoryFile];
     this.status.node = node.ruleset.node;
@@ -228,168 +313,193 @@ export class Reconciler {
     this.status.unresolved = node.ruleset.unresolved;
     this.status.inventory = { file: inventory.file, nodes: inventory.nodes.length, loadedAt: at };
     this.metrics.inventoryNodes.set(inventory.nodes.length);
-    const hash = desiredHash(node.desired);
+  }
+
+  /**
+   * The config asks for exactly the ruleset whose trial was not confirmed:
+   * keep the one that came back, and say so (until the config changes or an
+   * operator applies it by hand).
+   */
+  private async heldBackByRollback(hash: string, reason: Reason, at: string, started: number): Promise<boolean> {
     const rolledBack = await readRolledBack(this.stateDir).catch(() => undefined);
-    if (rolledBack && rolledBack.refusedHash === hash) {
-      // The config asks for exactly the ruleset whose trial was not confirmed:
-      // keep the one that came back, and say so.
-      this.tools = toolsFor(rolledBack.backend);
-      this.desired = rolledBack.restored;
-      if (reason === 'drift') await this.repair();
-      this.recordError(
-        new AfwError(
-          'AFW_NOT_CONFIRMED',
-          `ruleset ${rolledBack.refusedHash} was not confirmed and was rolled back at ${rolledBack.at}: change the config, or run "artesca-fw apply" to load it anyway`,
-        ),
-        at,
-      );
-      this.metrics.ready.set(0);
-      this.status.lastReconcile = { reason, result: 'held', at, durationMs: performance.now() - started };
-      this.log.warn(
-        { event: 'apply', reason, result: 'held', refused: rolledBack.refusedHash },
-        'not loading a ruleset that was rolled back',
-      );
-      return;
+    if (!rolledBack) return false;
+    if (rolledBack.refusedHash !== hash) {
+      await clearRolledBack(this.stateDir);
+      return false;
     }
-    if (rolledBack) await clearRolledBack(this.stateDir);
-    try {
-      if (!this.tools || config.backend !== 'auto') {
-        const detected = await detectBackend(config.backend);
-        this.tools = toolsFor(detected.backend);
+    this.tools = toolsFor(rolledBack.backend, this.runner);
+    this.desired = rolledBack.restored;
+    if (reason === 'drift') await this.repair();
+    this.recordError(
+      new AfwError(
+        'AFW_NOT_CONFIRMED',
+        `ruleset ${rolledBack.refusedHash} was not confirmed and was rolled back at ${rolledBack.at}: change the config, or run "artesca-fw apply" to load it anyway`,
+      ),
+      at,
+    );
+    this.metrics.ready.set(0);
+    this.status.lastReconcile = { reason, result: 'held', at, durationMs: performance.now() - started };
+    this.log.warn(
+      { event: 'apply', reason, result: 'held', refused: rolledBack.refusedHash },
+      'not loading a ruleset that was rolled back',
+    );
+    return true;
+  }
+
+  /** The backend is detected once (or each time the config names one). */
+  private async chooseTools(choice: 'auto' | Backend): Promise<Tools> {
+    if (!this.tools || choice !== 'auto') {
+      const detected = await detectBackend(choice, this.runner);
+      if (this.tools?.backend !== detected.backend) {
         this.log.info(
           { event: 'backend', backend: detected.backend, why: detected.reason },
           `iptables backend: ${detected.backend}`,
         );
       }
-      const tools = this.tools;
-      // The new rules are reported live first; removed peers' connections are cut right after.
-      const report = await applyDesired(node.desired, tools, { connectionCut: 'caller' });
-      const storeState = report.changed || this.status.ruleset?.hash !== hash;
-      const counts = countRuleset(node.ruleset);
-      this.desired = node.desired;
-      this.ruleset = node.ruleset;
-      this.index = ruleIndex(node.ruleset);
-      this.status.backend = tools.backend;
-      if (
-        report.changed ||
-        !this.status.ruleset ||
-        this.status.ruleset.hash !== hash ||
-        this.status.ruleset.source !== 'config'
-      ) {
-        this.status.ruleset = { hash, appliedAt: at, ...counts, source: 'config' };
-        this.metrics.lastApply.set(Date.now() / 1000);
-      }
-      this.status.lastError = null;
-      const result = report.changed ? (reason === 'drift' ? 'repaired' : 'applied') : 'noop';
-      if (report.changed && reason === 'drift') {
-        this.status.driftRepairs++;
-        this.metrics.driftRepairs.inc();
-      }
-      this.metrics.applies.inc({ result, reason });
-      if (report.changed) this.metrics.applyDuration.observe(report.durationMs / 1000);
-      this.metrics.rules.set({ family: 'ipv4' }, counts.rulesByFamily.ipv4 ?? 0);
-      this.metrics.rules.set({ family: 'ipv6' }, counts.rulesByFamily.ipv6 ?? 0);
-      this.metrics.sets.set(counts.sets);
-      this.metrics.setMembers.reset();
-      for (const s of node.ruleset.sets) this.metrics.setMembers.set({ set: s.name }, s.members.length);
-      const durationMs = performance.now() - started;
-      this.status.lastReconcile = { reason, result, at, durationMs };
-      this.metrics.ready.set(this.readiness().ready ? 1 : 0);
-      const fields = {
-        event: 'apply',
-        reason,
-        result,
-        hash,
-        durationMs: Math.round(durationMs * 10) / 10,
-        // Where the time went: reading + validating + compiling, then loading into the kernel.
-        compileMs: Math.round((compiledAt - started) * 10) / 10,
-        loadMs: Math.round(report.durationMs * 10) / 10,
-        loadSteps: Object.fromEntries(Object.entries(report.steps).map(([k, v]) => [k, Math.round(v * 10) / 10])),
-        rules: counts.rules,
-        sets: counts.sets,
-        chainsRewritten: report.chainsRewritten,
-        setsUpdated: report.setsUpdated,
-        unresolved: node.ruleset.unresolved,
-      };
-      if (report.changed && reason === 'drift')
-        this.log.warn(fields, 'repaired a change made by someone else to artesca-fw rules or sets');
-      else if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
-      else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
-      if (report.removedPeers.length > 0) await this.cutRemovedPeers(report.removedPeers);
-      // The rules are live and said so; now the last-known-good copy for the next boot.
-      if (storeState) {
-        await saveState(config.stateDir, node.ruleset.node.name, tools.backend, node.desired).catch((err: unknown) => {
-          const e = asAfwError(err);
-          this.log.error(
-            { event: 'state', code: e.code },
-            `rules are live, but the last-known-good copy was not stored: ${e.message}`,
-          );
-        });
-      }
+      this.tools = toolsFor(detected.backend, this.runner);
+    }
+    return this.tools;
+  }
+
+  /** A load that went through: status, metrics and the log line. */
+  private recordApplied(o: Outcome): void {
+    const { reason, at, started, node, hash, report } = o;
+    const counts = countRuleset(node.ruleset);
+    this.desired = node.desired;
+    this.ruleset = node.ruleset;
+    this.index = ruleIndex(node.ruleset);
+    this.status.backend = report.backend;
+    if (report.changed || this.status.ruleset?.hash !== hash || this.status.ruleset.source !== 'config') {
+      this.status.ruleset = { hash, appliedAt: at, ...counts, source: 'config' };
+      this.metrics.lastApply.set(Date.now() / 1000);
+    }
+    this.status.lastError = null;
+    this.succeeded();
+    const result = report.changed ? (reason === 'drift' ? 'repaired' : 'applied') : 'noop';
+    if (result === 'repaired') {
+      this.status.driftRepairs++;
+      this.metrics.driftRepairs.inc();
+    }
+    this.metrics.applies.inc({ result, reason });
+    if (report.changed) this.metrics.applyDuration.observe(report.durationMs / 1000);
+    this.metrics.rules.set({ family: 'ipv4' }, counts.rulesByFamily.ipv4 ?? 0);
+    this.metrics.rules.set({ family: 'ipv6' }, counts.rulesByFamily.ipv6 ?? 0);
+    this.metrics.sets.set(counts.sets);
+    this.metrics.setMembers.reset();
+    for (const s of node.ruleset.sets) this.metrics.setMembers.set({ set: s.name }, s.members.length);
+    const durationMs = performance.now() - started;
+    this.status.lastReconcile = { reason, result, at, durationMs };
+    this.metrics.ready.set(this.readiness().ready ? 1 : 0);
+    const fields = {
+      event: 'apply',
+      reason,
+      result,
+      hash,
+      durationMs: round1(durationMs),
+      // Where the time went: reading + validating + compiling, then loading into the kernel.
+      compileMs: round1(o.compiledAt - started),
+      loadMs: round1(report.durationMs),
+      loadSteps: Object.fromEntries(Object.entries(report.steps).map(([k, v]) => [k, round1(v)])),
+      rules: counts.rules,
+      sets: counts.sets,
+      chainsRewritten: report.chainsRewritten,
+      setsUpdated: report.setsUpdated,
+      unresolved: node.ruleset.unresolved,
+    };
+    if (result === 'repaired') this.log.warn(fields, 'repaired a change made by someone else to artesca-fw rules or sets');
+    else if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
+    else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
+  }
+
+  private async storeLastGood(node: Compiled, backend: Backend): Promise<void> {
+    try {
+      await saveState(node.sources.config.stateDir, node.ruleset.node.name, backend, node.desired);
     } catch (err) {
       const e = asAfwError(err);
-      this.recordError(e, at);
-      this.metrics.applies.inc({ result: 'error', reason });
-      this.metrics.ready.set(0);
-      this.status.lastReconcile = { reason, result: 'error', at, durationMs: performance.now() - started };
       this.log.error(
-        { event: 'apply', reason, result: 'error', code: e.code, step: e.step },
-        `load failed, previous rules in force: ${e.message}`,
+        { event: 'state', code: e.code },
+        `rules are live, but the last-known-good copy was not stored: ${e.message}`,
       );
     }
+  }
+
+  /** A load (or the lock) failed: the previous rules stay, and the load is tried again later. */
+  private recordFailure(reason: Reason, at: string, started: number, e: AfwError): void {
+    this.recordError(e, at);
+    this.metrics.applies.inc({ result: 'error', reason });
+    this.metrics.ready.set(0);
+    this.status.lastReconcile = { reason, result: 'error', at, durationMs: performance.now() - started };
+    const retry = this.scheduleRetry();
+    this.log.error(
+      { event: 'apply', reason, result: 'error', code: e.code, step: e.step, retry },
+      `load failed, previous rules in force: ${e.message}; trying again in ${Math.round(retry.delayMs / 100) / 10} s`,
+    );
   }
 
   /**
    * Drift repair puts back what was last loaded, without reading the config:
    * someone else's change to our rules is undone even while the config is
-   * broken.
+   * broken. The caller holds the lock.
    */
   private async repair(): Promise<void> {
     const at = new Date().toISOString();
     const started = performance.now();
-    try {
-      const report = await applyDesired(this.desired!, this.tools!);
-      if (report.changed) {
-        this.status.driftRepairs++;
-        this.metrics.driftRepairs.inc();
-        this.metrics.applies.inc({ result: 'repaired', reason: 'drift' });
-        this.metrics.applyDuration.observe(report.durationMs / 1000);
-        this.log.warn(
-          {
-            event: 'apply',
-            reason: 'drift',
-            result: 'repaired',
-            durationMs: Math.round(report.durationMs * 10) / 10,
-            chainsRewritten: report.chainsRewritten,
-            hooksInserted: report.hooksInserted,
-            hooksDeleted: report.hooksDeleted,
-            setsCreated: report.setsCreated,
-            setsUpdated: report.setsUpdated,
-          },
-          'repaired a change made by someone else to artesca-fw rules or sets',
-        );
-      }
-      this.status.lastReconcile = {
-        reason: 'drift',
-        result: report.changed ? 'repaired' : 'noop',
-        at,
-        durationMs: performance.now() - started,
-      };
-    } catch (err) {
-      const e = asAfwError(err);
-      this.recordError(e, at);
-      this.metrics.applies.inc({ result: 'error', reason: 'drift' });
-      this.log.error(
-        { event: 'apply', reason: 'drift', result: 'error', code: e.code, step: e.step },
-        `drift repair failed: ${e.message}`,
+    const report = await applyDesired(this.desired!, this.tools!);
+    if (report.changed) {
+      this.status.driftRepairs++;
+      this.metrics.driftRepairs.inc();
+      this.metrics.applies.inc({ result: 'repaired', reason: 'drift' });
+      this.metrics.applyDuration.observe(report.durationMs / 1000);
+      this.log.warn(
+        {
+          event: 'apply',
+          reason: 'drift',
+          result: 'repaired',
+          durationMs: round1(report.durationMs),
+          chainsRewritten: report.chainsRewritten,
+          jumpsInserted: report.jumpsInserted,
+          jumpsDeleted: report.jumpsDeleted,
+          setsCreated: report.setsCreated,
+          setsUpdated: report.setsUpdated,
+        },
+        'repaired a change made by someone else to artesca-fw rules or sets',
       );
     }
+    this.succeeded();
+    this.status.lastReconcile = {
+      reason: 'drift',
+      result: report.changed ? 'repaired' : 'noop',
+      at,
+      durationMs: performance.now() - started,
+    };
+  }
+
+  private succeeded(): void {
+    this.backoff.succeeded();
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.status.retry = null;
+    this.metrics.consecutiveFailures.set(0);
+  }
+
+  private scheduleRetry(): RetryState {
+    const delayMs = this.backoff.failed(this.attempting);
+    this.metrics.failures.inc();
+    this.metrics.consecutiveFailures.set(this.backoff.consecutive);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.request('retry');
+    }, delayMs);
+    this.retryTimer.unref();
+    this.status.retry = { failures: this.backoff.consecutive, delayMs, nextAt: new Date(Date.now() + delayMs).toISOString() };
+    return this.status.retry;
   }
 
   /** Cuts the tracked connections of peers that lost access (they would otherwise last as long as they run). */
   private async cutRemovedPeers(peers: string[]): Promise<void> {
     try {
-      const cut = await cutConnections(peers);
+      const cut = await cutConnections(this.runner, peers);
       this.log.info({ event: 'connections', peers, cut }, `cut ${cut} connection(s) of ${peers.length} removed peer(s)`);
     } catch (err) {
       const e = asAfwError(err);

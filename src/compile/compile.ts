@@ -26,7 +26,7 @@ import {
   type Direction,
   type Endpoint,
   type FamilyRuleset,
-  type Hook,
+  type Jump,
   type Match,
   REJECT_MARK,
   type Rule,
@@ -114,7 +114,7 @@ function rejectMode(config: Config): boolean {
 
 function compileFamily(family: Family, config: Config, endpoints: Endpoint[], policies: Policy[], sets: PeerSets): FamilyRuleset {
   const chains: Chain[] = [];
-  const hooks: Hook[] = [
+  const jumps: Jump[] = [
     { table: 'mangle', builtin: 'PREROUTING', chain: 'AFW-PREROUTING', comment: 'artesca-fw: ingress policy' },
     { table: 'filter', builtin: 'OUTPUT', chain: 'AFW-OUTPUT', comment: 'artesca-fw: egress policy' },
   ];
@@ -166,7 +166,7 @@ function compileFamily(family: Family, config: Config, endpoints: Endpoint[], po
           },
         ],
       });
-      hooks.push({ table: 'filter', builtin, chain: name, comment: 'artesca-fw: reject denied ingress' });
+      jumps.push({ table: 'filter', builtin, chain: name, comment: 'artesca-fw: reject denied ingress' });
     }
     chains.push(rejectChain);
   }
@@ -208,7 +208,7 @@ function compileFamily(family: Family, config: Config, endpoints: Endpoint[], po
       denyChain(family, config, ep, 'egress'),
     );
   }
-  return { family, chains, hooks };
+  return { family, chains, jumps };
 }
 
 function denyChain(family: Family, config: Config, ep: Endpoint, direction: Direction): Chain {

@@ -16,7 +16,7 @@ export function countRuleset(rs: Ruleset): RulesetCounts {
   let rules = 0;
   let chains = 0;
   for (const fr of rs.families) {
-    const n = fr.chains.reduce((s, c) => s + c.rules.length, 0) + fr.hooks.length;
+    const n = fr.chains.reduce((s, c) => s + c.rules.length, 0) + fr.jumps.length;
     rulesByFamily[`ipv${fr.family}`] = n;
     rules += n;
     chains += fr.chains.length;

@@ -1,9 +1,9 @@
 // The form the dataplane loads and the state dir stores: rendered rule text
-// with hashes, hooks and sets. A Ruleset becomes this by rendering; a
+// with hashes, jumps and sets. A Ruleset becomes this by rendering; a
 // last-known-good state file is this, so `apply --from-state` needs no config.
 import { createHash } from 'node:crypto';
 import type { Family } from '../config/model.js';
-import { hookSpec, renderChain } from './render-iptables.js';
+import { jumpSpec, renderChain } from './render-iptables.js';
 import type { AddressSet, BuiltinChain, Ruleset, Table } from './ruleset.js';
 
 export interface DesiredChain {
@@ -15,7 +15,7 @@ export interface DesiredChain {
   ids: string[];
 }
 
-export interface DesiredHook {
+export interface DesiredJump {
   table: Table;
   builtin: BuiltinChain;
   chain: string;
@@ -25,7 +25,7 @@ export interface DesiredHook {
 export interface DesiredFamily {
   family: Family;
   chains: DesiredChain[];
-  hooks: DesiredHook[];
+  jumps: DesiredJump[];
 }
 
 export interface Desired {
@@ -41,7 +41,7 @@ export function toDesired(rs: Ruleset): Desired {
         const r = renderChain(c, fr.family);
         return { name: c.name, table: c.table, specs: r.rules.map((x) => x.spec), ids: r.rules.map((x) => x.hash) };
       }),
-      hooks: fr.hooks.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: hookSpec(h) })),
+      jumps: fr.jumps.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: jumpSpec(h) })),
     })),
     sets: rs.sets.map((s) => ({ ...s, members: [...s.members] })),
   };
@@ -60,7 +60,7 @@ export function countDesired(d: Desired): {
   setMembers: number;
 } {
   const rulesByFamily: Record<string, number> = {};
-  for (const f of d.families) rulesByFamily[`ipv${f.family}`] = f.chains.reduce((x, c) => x + c.specs.length, 0) + f.hooks.length;
+  for (const f of d.families) rulesByFamily[`ipv${f.family}`] = f.chains.reduce((x, c) => x + c.specs.length, 0) + f.jumps.length;
   return {
     rules: Object.values(rulesByFamily).reduce((s, n) => s + n, 0),
     rulesByFamily,

@@ -5,7 +5,7 @@
 // backend chooses to print matches (the approach of Calico Felix).
 import { createHash } from 'node:crypto';
 import type { Family } from '../config/model.js';
-import type { Chain, FamilyRuleset, Hook, Match, Rule, Table, Verdict } from './ruleset.js';
+import type { Chain, FamilyRuleset, Jump, Match, Rule, Table, Verdict } from './ruleset.js';
 import { REJECT_MARK } from './ruleset.js';
 
 export const TABLES: Table[] = ['mangle', 'filter'];
@@ -105,21 +105,21 @@ export function hashOfSavedLine(line: string): string | undefined {
   return HASH_RE.exec(line)?.[1];
 }
 
-export function hookSpec(hook: Hook): string {
-  return `-m comment --comment ${quote(hook.comment)} -j ${hook.chain}`;
+export function jumpSpec(jump: Jump): string {
+  return `-m comment --comment ${quote(jump.comment)} -j ${jump.chain}`;
 }
 
 /**
  * The full restore input for one table of one family, as `plan` prints it and
  * as a fresh load would use it (`--noflush`: only our chains are declared, so
- * only they are flushed; the hooks are inserted at the top of built-in chains).
+ * only they are flushed; the jumps are inserted at the top of built-in chains).
  */
 export function renderTable(fr: FamilyRuleset, table: Table): string {
   const chains = fr.chains.filter((c) => c.table === table).map((c) => renderChain(c, fr.family));
   const lines = [`*${table}`];
   for (const c of chains) lines.push(`:${c.name} - [0:0]`);
   for (const c of chains) for (const r of c.rules) lines.push(`-A ${c.name} ${r.spec}`);
-  for (const h of fr.hooks.filter((h) => h.table === table)) lines.push(`-I ${h.builtin} 1 ${hookSpec(h)}`);
+  for (const h of fr.jumps.filter((h) => h.table === table)) lines.push(`-I ${h.builtin} 1 ${jumpSpec(h)}`);
   lines.push('COMMIT');
   return `${lines.join('\n')}\n`;
 }

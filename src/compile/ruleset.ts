@@ -73,7 +73,7 @@ export interface Chain {
 }
 
 /** A jump from a built-in chain into one of ours, inserted at the top of the built-in chain. */
-export interface Hook {
+export interface Jump {
   table: Table;
   builtin: BuiltinChain;
   chain: string;
@@ -83,7 +83,7 @@ export interface Hook {
 export interface FamilyRuleset {
   family: Family;
   chains: Chain[];
-  hooks: Hook[];
+  jumps: Jump[];
 }
 
 export interface AddressSet {

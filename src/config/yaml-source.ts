@@ -37,6 +37,23 @@ export function formatPath(path: FieldPath): string {
   return out;
 }
 
+/**
+ * A source for text already parsed by someone else (JSON state files are
+ * YAML too): positions are computed only if an error needs them.
+ */
+export function positionalSource(file: string, text: string, data: unknown): YamlSource {
+  let positional: { doc: Document; lines: LineCounter } | undefined;
+  return {
+    file,
+    text,
+    data,
+    positional: () => {
+      positional ??= positionalParse(text);
+      return positional;
+    },
+  };
+}
+
 /** Parses YAML text; syntax errors, an empty file and a non-mapping top level are refused. */
 export function parseYaml(
   text: string,
@@ -54,16 +71,7 @@ export function parseYaml(
   } catch {
     fastFailed = true;
   }
-  let positional: { doc: Document; lines: LineCounter } | undefined;
-  const src: YamlSource = {
-    file,
-    text,
-    data,
-    positional: () => {
-      positional ??= positionalParse(text);
-      return positional;
-    },
-  };
+  const src = positionalSource(file, text, data);
   if (fastFailed) {
     const { doc } = src.positional();
     if (doc.errors.length === 0) {

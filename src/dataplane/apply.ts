@@ -4,7 +4,7 @@
 //      (touches nothing a rule uses; on failure the temporaries are removed)
 //   3. sets, batch 2: swap the new contents in (atomic per set)
 //   4. one `iptables-restore --noflush --wait` per family with only the chains
-//      that differ, the hook fixes and removed chains (atomic per table)
+//      that differ, the jump fixes and removed chains (atomic per table)
 //   5. read back the families written and verify them by rule hash
 //   6. remove old contents and sets no rule uses any more
 // If 3-5 fail, the families and sets are put back as they were in 1.
@@ -25,7 +25,7 @@ import {
   setsUnchanged,
   swapSetsBatch,
 } from './changes.js';
-import { quoteTool, run } from './exec.js';
+import { quoteTool, type ToolRunner } from './exec.js';
 import { type LiveState, readFamily, readLive } from './live.js';
 import { ipsetRestore, iptablesRestore } from './restore.js';
 
@@ -37,8 +37,8 @@ export interface ApplyReport {
   steps: { read: number; write: number; verify: number; cleanup: number };
   chainsRewritten: string[];
   chainsRemoved: string[];
-  hooksInserted: number;
-  hooksDeleted: number;
+  jumpsInserted: number;
+  jumpsDeleted: number;
   setsCreated: string[];
   setsUpdated: string[];
   setsRemoved: string[];
@@ -57,9 +57,9 @@ export interface ApplyOptions {
 }
 
 /** Destroys sets, ignoring ones already gone. */
-async function destroySets(names: string[]): Promise<void> {
+async function destroySets(runner: ToolRunner, names: string[]): Promise<void> {
   if (names.length === 0) return;
-  await run('ipset', ['-exist', 'restore'], { input: `${names.map((n) => `destroy ${n}`).join('\n')}\n` });
+  await runner.run('ipset', ['-exist', 'restore'], { input: `${names.map((n) => `destroy ${n}`).join('\n')}\n` });
 }
 
 export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOptions = {}): Promise<ApplyReport> {
@@ -82,8 +82,8 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
     steps,
     chainsRewritten: changes.flatMap((c) => c.tables.flatMap((t) => t.rewritten)),
     chainsRemoved: changes.flatMap((c) => c.tables.flatMap((t) => t.removed)),
-    hooksInserted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksInserted, 0), 0),
-    hooksDeleted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.hooksDeleted, 0), 0),
+    jumpsInserted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.jumpsInserted, 0), 0),
+    jumpsDeleted: changes.reduce((s, c) => s + c.tables.reduce((x, t) => x + t.jumpsDeleted, 0), 0),
     setsCreated: sets.created.map((s) => s.name),
     setsUpdated: [...sets.updated.map((s) => s.name), ...sets.edited.map((e) => e.set)].sort(),
     setsRemoved: sets.stale,
@@ -98,9 +98,9 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
 
   // Batch 1: nothing live changes; on failure remove what it may have created.
   try {
-    await ipsetRestore(prepareSetsBatch(sets), 'ipset restore (new sets and contents)');
+    await ipsetRestore(tools.runner, prepareSetsBatch(sets), 'ipset restore (new sets and contents)');
   } catch (err) {
-    await destroySets([...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
+    await destroySets(tools.runner, [...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
     throw err;
   }
 
@@ -109,13 +109,14 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
   const touched: Family[] = [];
   try {
     await ipsetEach(
+      tools.runner,
       sets.updated.map((x) => x.name),
       (n) => swapSetsBatch([n]).trim(),
       swapped,
       'ipset swap',
     );
     // Single-member changes: each add or del is atomic on its own.
-    await ipsetEach(sets.edited, (e) => editsBatch([e]).trim(), edited, 'ipset add/del');
+    await ipsetEach(tools.runner, sets.edited, (e) => editsBatch([e]).trim(), edited, 'ipset add/del');
     // The two families are independent tables: load them side by side.
     for (const c of changes) if (c.batch) touched.push(c.family);
     const loads = await Promise.allSettled(changes.map((c) => iptablesRestore(tools, c.family, c.batch)));
@@ -133,9 +134,9 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
 
   // The old contents (now under the temporary names) and stale sets are no
   // longer referenced by any rule.
-  await destroySets([...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
+  await destroySets(tools.runner, [...sets.updated.map((s) => s.name + SWAP_SUFFIX), ...sets.stale]);
   report.removedPeers = [...new Set(sets.leaving)].sort();
-  if (opts.connectionCut !== 'caller') report.connectionsCut = await cutConnections(report.removedPeers);
+  if (opts.connectionCut !== 'caller') report.connectionsCut = await cutConnections(tools.runner, report.removedPeers);
   report.durationMs = performance.now() - started;
   steps.cleanup = report.durationMs - steps.read - steps.write - steps.verify;
   return report;
@@ -148,11 +149,11 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
  * flow, which the current policy judges: what is still allowed (from any, or
  * through another set) carries on; the rest is dropped.
  */
-export async function cutConnections(addresses: string[]): Promise<number | 'unavailable'> {
+export async function cutConnections(runner: ToolRunner, addresses: string[]): Promise<number | 'unavailable'> {
   let cut = 0;
   for (const a of addresses) {
     try {
-      const res = await run('conntrack', ['-D', '-f', a.includes(':') ? 'ipv6' : 'ipv4', '-s', a]);
+      const res = await runner.run('conntrack', ['-D', '-f', a.includes(':') ? 'ipv6' : 'ipv4', '-s', a]);
       cut += Number(/(\d+) flow entries have been deleted/.exec(res.stderr + res.stdout)?.[1] ?? 0);
     } catch (err) {
       if (err instanceof AfwError && err.code === 'AFW_TOOL_MISSING') return 'unavailable';
@@ -167,9 +168,9 @@ export async function cutConnections(addresses: string[]): Promise<number | 'una
  * failing line, so on failure `done` holds exactly the items whose line ran:
  * what a rollback has to undo.
  */
-async function ipsetEach<T>(items: T[], line: (item: T) => string, done: T[], step: string): Promise<void> {
+async function ipsetEach<T>(runner: ToolRunner, items: T[], line: (item: T) => string, done: T[], step: string): Promise<void> {
   if (items.length === 0) return;
-  const res = await run('ipset', ['restore'], { input: `${items.map(line).join('\n')}\n` });
+  const res = await runner.run('ipset', ['restore'], { input: `${items.map(line).join('\n')}\n` });
   if (res.code === 0 && res.stderr.trim() === '') {
     done.push(...items);
     return;
@@ -215,12 +216,12 @@ async function rollback(
     }
   }
   try {
-    if (swapped.length) await ipsetRestore(swapSetsBatch(swapped), 'ipset swap back');
-    if (edited.length) await ipsetRestore(editsBatch(invertEdits(edited)), 'ipset undo of in-place edits');
+    if (swapped.length) await ipsetRestore(tools.runner, swapSetsBatch(swapped), 'ipset swap back');
+    if (edited.length) await ipsetRestore(tools.runner, editsBatch(invertEdits(edited)), 'ipset undo of in-place edits');
   } catch (err) {
     failures.push(`sets: ${asAfwError(err).message}`);
   }
-  await destroySets([...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
+  await destroySets(tools.runner, [...sets.created.map((s) => s.name), ...sets.updated.map((s) => s.name + SWAP_SUFFIX)]);
   if (failures.length) {
     throw new AfwError('AFW_ROLLBACK_FAILED', `${cause.message}; and rolling back failed too: ${failures.join('; ')}`, {
       step: cause.step ?? 'rollback',

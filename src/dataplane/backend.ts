@@ -4,19 +4,22 @@
 // whichever backend holds more rules; nft when there is nothing to go by.
 import type { BackendChoice, Family } from '../config/model.js';
 import { AfwError } from '../errors.js';
-import { run } from './exec.js';
+import type { ToolRunner } from './exec.js';
 
 export type Backend = 'legacy' | 'nft';
 
 export interface Tools {
   backend: Backend;
+  /** Starts every tool of this backend (and ipset, conntrack beside it). */
+  runner: ToolRunner;
   save(family: Family): string;
   restore(family: Family): string;
 }
 
-export function toolsFor(backend: Backend): Tools {
+export function toolsFor(backend: Backend, runner: ToolRunner): Tools {
   return {
     backend,
+    runner,
     save: (f) => `${f === 4 ? 'iptables' : 'ip6tables'}-${backend}-save`,
     restore: (f) => `${f === 4 ? 'iptables' : 'ip6tables'}-${backend}-restore`,
   };
@@ -29,9 +32,9 @@ export interface Detection {
 
 const HINT_CHAINS = /^:(KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY) /m;
 
-async function saveOrEmpty(cmd: string, args: string[]): Promise<string | undefined> {
+async function saveOrEmpty(runner: ToolRunner, cmd: string, args: string[]): Promise<string | undefined> {
   try {
-    const res = await run(cmd, args, { timeoutMs: 10_000 });
+    const res = await runner.run(cmd, args, { timeoutMs: 10_000 });
     return res.code === 0 ? res.stdout : undefined;
   } catch (err) {
     if (err instanceof AfwError && err.code === 'AFW_TOOL_MISSING') return undefined;
@@ -46,7 +49,7 @@ function countRules(text: string | undefined): number {
   return n;
 }
 
-export async function detectBackend(choice: BackendChoice): Promise<Detection> {
+export async function detectBackend(choice: BackendChoice, runner: ToolRunner): Promise<Detection> {
   if (choice !== 'auto') return { backend: choice, reason: 'set by backend in the config' };
   const texts: Record<Backend, string[]> = { nft: [], legacy: [] };
   let available = 0;
@@ -54,7 +57,7 @@ export async function detectBackend(choice: BackendChoice): Promise<Detection> {
     for (const family of [4, 6] as Family[]) {
       // No -t: list only the tables that exist, so that detection itself
       // creates no legacy table in the kernel.
-      const text = await saveOrEmpty(toolsFor(backend).save(family), []);
+      const text = await saveOrEmpty(runner, toolsFor(backend, runner).save(family), []);
       if (text !== undefined) {
         available++;
         texts[backend].push(text);

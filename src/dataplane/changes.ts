@@ -2,12 +2,12 @@
 // batches. Pure (it only compares values), so that it is unit-tested without
 // root. Unchanged chains are not rewritten (their counters keep counting), and a
 // no-op yields no batch at all.
-import type { DesiredFamily } from '../compile/desired.js';
+import type { Desired, DesiredFamily } from '../compile/desired.js';
 import { SWAP_SUFFIX } from '../compile/peer-sets.js';
 import { createLine } from '../compile/render-ipset.js';
 import { TABLES } from '../compile/render-iptables.js';
 import type { AddressSet, Table } from '../compile/ruleset.js';
-import type { LiveFamily, LiveHook, LiveSet } from './live.js';
+import type { LiveFamily, LiveJump, LiveSet, LiveState } from './live.js';
 import { normalizeMember } from './live.js';
 
 const BUILTINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
@@ -20,9 +20,43 @@ export interface TableChange {
   table: Table;
   rewritten: string[];
   removed: string[];
-  hooksDeleted: number;
-  hooksInserted: number;
+  jumpsDeleted: number;
+  jumpsInserted: number;
   lines: string[];
+}
+
+/**
+ * The jump rules to delete and insert in one table so that each built-in chain
+ * we use holds exactly one jump into ours, first. A built-in chain that is
+ * already so is left alone; otherwise every jump of ours in it is deleted (by
+ * its text) and the wanted one inserted at the top, in the same transaction,
+ * so no packet passes between the two. Jumps into chains about to be removed
+ * go too, wherever they are.
+ */
+function jumpChanges(
+  desired: DesiredFamily,
+  live: LiveFamily,
+  table: Table,
+  stale: ReadonlySet<string>,
+): { deletes: LiveJump[]; inserts: DesiredFamily['jumps'] } {
+  const liveJumps = live.jumps.filter((h) => h.table === table);
+  const wanted = desired.jumps.filter((h) => h.table === table);
+  const deletes: LiveJump[] = [];
+  const inserts: DesiredFamily['jumps'] = [];
+  const builtins = new Set([
+    ...wanted.map((h) => h.builtin),
+    ...liveJumps.filter((l) => BUILTINS.has(l.builtin)).map((l) => l.builtin),
+  ]);
+  for (const builtin of builtins) {
+    const here = liveJumps.filter((l) => l.builtin === builtin);
+    const want = wanted.filter((h) => h.builtin === builtin);
+    const settled = want.length === here.length && want.every((h) => here.some((l) => l.index === 1 && l.chain === h.chain));
+    if (settled) continue;
+    deletes.push(...here);
+    inserts.push(...want);
+  }
+  deletes.push(...liveJumps.filter((l) => !BUILTINS.has(l.builtin) && stale.has(l.chain)));
+  return { deletes, inserts };
 }
 
 function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): TableChange | null {
@@ -36,27 +70,15 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): Ta
   const stale = liveChains.filter((c) => !wantNames.has(c.name)).map((c) => c.name);
   const staleSet = new Set(stale);
 
-  const liveHooks = live.hooks.filter((h) => h.table === table);
-  const keep = new Set<LiveHook>();
-  const inserts = desired.hooks
-    .filter((h) => h.table === table)
-    .filter((h) => {
-      const first = liveHooks.find((l) => l.builtin === h.builtin && l.index === 1 && l.chain === h.chain);
-      if (first) keep.add(first);
-      return !first;
-    });
-  // Jumps from built-in chains that are not the one kept (duplicates, misplaced,
-  // or to chains we no longer have), and any jump into a chain about to be removed.
-  const deletes = liveHooks
-    .filter((l) => !keep.has(l) && (BUILTINS.has(l.builtin) || staleSet.has(l.chain)))
-    .sort((a, b) => (a.builtin === b.builtin ? b.index - a.index : a.builtin < b.builtin ? -1 : 1));
-
+  const { deletes, inserts } = jumpChanges(desired, live, table, staleSet);
   if (changed.length === 0 && stale.length === 0 && deletes.length === 0 && inserts.length === 0) return null;
   const lines = [`*${table}`];
   for (const c of changed) lines.push(`:${c.name} - [0:0]`);
   for (const name of stale) lines.push(`:${name} - [0:0]`);
   for (const c of changed) for (const spec of c.specs) lines.push(`-A ${c.name} ${spec}`);
-  for (const d of deletes) lines.push(`-D ${d.builtin} ${d.index}`);
+  // By rule text, never by position: other tools share these chains and may
+  // insert rules between our read and this write (Felix does the same).
+  for (const d of deletes) lines.push(`-D ${d.builtin} ${d.spec}`);
   for (const h of inserts) lines.push(`-I ${h.builtin} 1 ${h.spec}`);
   for (const name of stale) lines.push(`-X ${name}`);
   lines.push('COMMIT');
@@ -64,8 +86,8 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): Ta
     table,
     rewritten: changed.map((c) => c.name),
     removed: stale,
-    hooksDeleted: deletes.length,
-    hooksInserted: inserts.length,
+    jumpsDeleted: deletes.length,
+    jumpsInserted: inserts.length,
     lines,
   };
 }
@@ -89,8 +111,8 @@ export function familyChange(desired: DesiredFamily, live: LiveFamily): FamilyCh
 
 /** What is live, expressed as something to go back to (rollback). */
 export function liveAsDesired(live: LiveFamily): DesiredFamily {
-  const firstPerBuiltin = new Map<string, LiveHook>();
-  for (const h of live.hooks) {
+  const firstPerBuiltin = new Map<string, LiveJump>();
+  for (const h of live.jumps) {
     if (!BUILTINS.has(h.builtin)) continue;
     const key = `${h.table}/${h.builtin}`;
     if (!firstPerBuiltin.has(key)) firstPerBuiltin.set(key, h);
@@ -98,7 +120,7 @@ export function liveAsDesired(live: LiveFamily): DesiredFamily {
   return {
     family: live.family,
     chains: [...live.chains.values()].map((c) => ({ name: c.name, table: c.table, specs: [...c.specs], ids: [...c.ids] })),
-    hooks: [...firstPerBuiltin.values()].map((h) => ({
+    jumps: [...firstPerBuiltin.values()].map((h) => ({
       table: h.table,
       builtin: h.builtin as 'PREROUTING',
       chain: h.chain,
@@ -202,4 +224,12 @@ export function invertEdits(edits: SetEdit[]): SetEdit[] {
 /** Batch 2: the atomic swaps. After it, each `<name>-swp` holds the old members (for rollback). */
 export function swapSetsBatch(names: string[]): string {
   return names.length ? `${names.map((n) => `swap ${n}${SWAP_SUFFIX} ${n}`).join('\n')}\n` : '';
+}
+
+/** Whether what is live holds exactly the desired rules, jumps and sets (nothing to write). */
+export function desiredIsLive(desired: Desired, live: LiveState): boolean {
+  const rulesEqual = desired.families.every(
+    (d) => familyChange(d, live.families.find((f) => f.family === d.family)!).batch === '',
+  );
+  return rulesEqual && setsUnchanged(setChange(desired.sets, live.sets));
 }

@@ -5,7 +5,7 @@ import { CHAIN_PREFIX } from '../compile/ruleset.js';
 import type { Family } from '../config/model.js';
 import { AfwError } from '../errors.js';
 import type { Tools } from './backend.js';
-import { quoteTool, run } from './exec.js';
+import { quoteTool } from './exec.js';
 
 export interface RuleCounter {
   family: Family;
@@ -30,7 +30,7 @@ export async function readCounters(tools: Tools): Promise<RuleCounter[]> {
   const all: RuleCounter[] = [];
   for (const family of [4, 6] as Family[]) {
     for (const table of ['mangle', 'filter']) {
-      const res = await run(tools.save(family), ['-c', '-t', table]);
+      const res = await tools.runner.run(tools.save(family), ['-c', '-t', table]);
       if (res.code !== 0) throw new AfwError('AFW_IPTABLES_FAILED', `${tools.save(family)} -c failed: ${quoteTool(res)}`);
       all.push(...parseCounters(res.stdout, family));
     }

@@ -48,16 +48,16 @@ export function diffFamily(d: DesiredFamily, live: LiveFamily): DiffLine[] {
     if (!wanted.has(l.name))
       out.push({ kind: 'extra chain', where: `${fam} ${l.table} ${l.name}`, text: `${l.specs.length} rules` });
   }
-  for (const h of d.hooks) {
-    const found = live.hooks.filter((l) => l.table === h.table && l.builtin === h.builtin && l.chain === h.chain);
+  for (const h of d.jumps) {
+    const found = live.jumps.filter((l) => l.table === h.table && l.builtin === h.builtin && l.chain === h.chain);
     const where = `${fam} ${h.table} ${h.builtin}`;
     if (found.length === 0) out.push({ kind: 'jump', where, text: `no jump to ${h.chain}` });
     else if (found.length > 1) out.push({ kind: 'jump', where, text: `${found.length} jumps to ${h.chain} (want one)` });
     else if (found[0]!.index !== 1)
       out.push({ kind: 'jump', where, text: `the jump to ${h.chain} is rule ${found[0]!.index}, not 1` });
   }
-  for (const l of live.hooks) {
-    if (!d.hooks.some((h) => h.table === l.table && h.builtin === l.builtin && h.chain === l.chain)) {
+  for (const l of live.jumps) {
+    if (!d.jumps.some((h) => h.table === l.table && h.builtin === l.builtin && h.chain === l.chain)) {
       out.push({ kind: 'jump', where: `${fam} ${l.table} ${l.builtin}`, text: `unwanted jump to ${l.chain}` });
     }
   }

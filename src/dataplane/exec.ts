@@ -1,5 +1,7 @@
 // Spawns a tool with an argument list (never a shell), feeds it stdin and
-// collects its output. The only place processes are started.
+// collects its output. The only place processes are started. Its state (the
+// PIDs of recent children, the count of starts, the lock it shares) belongs to
+// one ToolRunner that the agent makes and hands to every user.
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
@@ -17,94 +19,109 @@ export interface ExecOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
-
-/**
- * PIDs of the tools this process ran in the last seconds: the nft monitor
- * names the writer of each change, and changes we made ourselves are not drift.
- */
-export const recentChildPids = new Set<number>();
 const PID_MEMORY_MS = 10_000;
 
-/**
- * Outside `run` on purpose: a timer created in there could keep `run`'s whole
- * scope alive for its 10 s (the tool's input and output, hundreds of KB with a
- * large inventory).
- */
-function rememberPid(pid: number): void {
-  recentChildPids.add(pid);
-  setTimeout(() => recentChildPids.delete(pid), PID_MEMORY_MS).unref();
-}
+export class ToolRunner {
+  /** Processes started so far (each costs milliseconds of CPU; `artesca_fw_tool_runs_total`). */
+  starts = 0;
+  /**
+   * PIDs of the tools this runner started in the last seconds: the nft monitor
+   * names the writer of each change, and changes we made ourselves are not drift.
+   */
+  private readonly recent = new Set<number>();
+  /**
+   * The write lock's socket, while it is held: every tool started then gets a
+   * copy, so a tool that outlives a killed writer keeps the lock until it ends
+   * (the next writer cannot start while a batch of the dead one is still running).
+   */
+  private lockFd: number | null = null;
+  /**
+   * What a start costs matters (the drift checks and every reconcile are made
+   * of them): the environment is built once, and a tool's path is looked up in
+   * PATH once, not by a string of failed execve() calls in each child.
+   */
+  private env: NodeJS.ProcessEnv | undefined;
+  private readonly paths = new Map<string, string>();
 
-/**
- * What a start costs matters (the drift checks and every reconcile are made of
- * them): the environment is built once, and a tool's path is looked up in PATH
- * once, not by a string of failed execve() calls in each child. Measured with
- * \`true\`: 1.9 ms of the agent's CPU per start before, 1.3-1.4 ms after.
- */
-let toolEnv: NodeJS.ProcessEnv | undefined;
-const toolPaths = new Map<string, string>();
-
-function resolveTool(cmd: string): string {
-  if (cmd.includes('/')) return cmd;
-  const key = `${process.env.PATH ?? ''}\0${cmd}`;
-  const known = toolPaths.get(key);
-  if (known) return known;
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (!dir) continue;
-    const file = path.join(dir, cmd);
-    try {
-      accessSync(file, constants.X_OK);
-      toolPaths.set(key, file);
-      return file;
-    } catch {
-      // not here
-    }
+  wroteRecently(pid: number): boolean {
+    return this.recent.has(pid);
   }
-  return cmd; // not found: let spawn say so (ENOENT)
+
+  shareLock(fd: number | null): void {
+    this.lockFd = fd;
+  }
+
+  private resolve(cmd: string): string {
+    if (cmd.includes('/')) return cmd;
+    const key = `${process.env.PATH ?? ''}\0${cmd}`;
+    const known = this.paths.get(key);
+    if (known) return known;
+    for (const dir of (process.env.PATH ?? '').split(':')) {
+      if (!dir) continue;
+      const file = path.join(dir, cmd);
+      try {
+        accessSync(file, constants.X_OK);
+        this.paths.set(key, file);
+        return file;
+      } catch {
+        // not here
+      }
+    }
+    return cmd; // not found: let spawn say so (ENOENT)
+  }
+
+  private remember(pid: number): void {
+    this.recent.add(pid);
+    // The timer holds only the set and the number: a closure over run()'s
+    // scope would keep a tool's whole input and output alive for 10 s.
+    setTimeout(forget, PID_MEMORY_MS, this.recent, pid).unref();
+  }
+
+  run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    this.starts++;
+    return new Promise((resolve, reject) => {
+      this.env ??= { ...process.env, LC_ALL: 'C' };
+      const file = this.resolve(cmd);
+      const stdin = opts.input === undefined ? 'ignore' : 'pipe';
+      const child = spawn(file, args, {
+        shell: false,
+        stdio: this.lockFd === null ? [stdin, 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe', this.lockFd],
+        env: this.env,
+        argv0: cmd,
+      });
+      if (child.pid !== undefined) this.remember(child.pid);
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => err.push(b));
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (e.code === 'ENOENT') {
+          this.paths.clear(); // a tool that moved or went away: look again next time
+          reject(new AfwError('AFW_TOOL_MISSING', `${cmd} is not installed (apt-get install iptables ipset)`, { cause: e }));
+        } else reject(new AfwError('AFW_INTERNAL', `cannot start ${cmd}: ${e.message}`, { cause: e }));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        const stderr = Buffer.concat(err).toString('utf8');
+        resolve({
+          code: code ?? (signal ? 128 : 1),
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: signal ? `${stderr}killed by ${signal} (timeout)` : stderr,
+        });
+      });
+      // A tool that exits before reading all of stdin makes write() fail with EPIPE; its exit code tells the story.
+      if (child.stdin) {
+        child.stdin.on('error', () => {});
+        child.stdin.end(opts.input);
+      }
+    });
+  }
 }
 
-/** Processes started so far (the benchmarks count them: each costs milliseconds of CPU). */
-export const execStats = { starts: 0 };
-
-export function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  execStats.starts++;
-  return new Promise((resolve, reject) => {
-    toolEnv ??= { ...process.env, LC_ALL: 'C' };
-    const file = resolveTool(cmd);
-    const child = spawn(file, args, {
-      shell: false,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: toolEnv,
-      argv0: cmd,
-    });
-    if (child.pid !== undefined) rememberPid(child.pid);
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      if (e.code === 'ENOENT') {
-        toolPaths.clear(); // a tool that moved or went away: look again next time
-        reject(new AfwError('AFW_TOOL_MISSING', `${cmd} is not installed (apt-get install iptables ipset)`, { cause: e }));
-      } else reject(new AfwError('AFW_INTERNAL', `cannot start ${cmd}: ${e.message}`, { cause: e }));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString('utf8');
-      resolve({
-        code: code ?? (signal ? 128 : 1),
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: signal ? `${stderr}killed by ${signal} (timeout)` : stderr,
-      });
-    });
-    // A tool that exits before reading all of stdin makes write() fail with EPIPE; its exit code tells the story.
-    if (child.stdin) {
-      child.stdin.on('error', () => {});
-      child.stdin.end(opts.input);
-    }
-  });
+function forget(set: Set<number>, pid: number): void {
+  set.delete(pid);
 }
 
 /** The first lines of a tool's complaint, for an error message. */

@@ -7,23 +7,23 @@ import { ipsetRestore, iptablesRestore } from './restore.js';
 
 export interface FlushReport {
   chainsRemoved: string[];
-  hooksRemoved: number;
+  jumpsRemoved: number;
   setsRemoved: string[];
 }
 
 export async function flushAll(tools: Tools): Promise<FlushReport> {
   const live = await readLive(tools);
-  const report: FlushReport = { chainsRemoved: [], hooksRemoved: 0, setsRemoved: [] };
+  const report: FlushReport = { chainsRemoved: [], jumpsRemoved: 0, setsRemoved: [] };
   for (const fam of live.families) {
-    const change = familyChange({ family: fam.family, chains: [], hooks: [] }, fam);
+    const change = familyChange({ family: fam.family, chains: [], jumps: [] }, fam);
     if (!change.batch) continue;
     await iptablesRestore(tools, fam.family, change.batch);
     report.chainsRemoved.push(...change.tables.flatMap((t) => t.removed));
-    report.hooksRemoved += change.tables.reduce((s, t) => s + t.hooksDeleted, 0);
+    report.jumpsRemoved += change.tables.reduce((s, t) => s + t.jumpsDeleted, 0);
   }
   const names = [...live.sets.keys()];
   if (names.length) {
-    await ipsetRestore(`${names.map((n) => `destroy ${n}`).join('\n')}\n`, 'ipset destroy');
+    await ipsetRestore(tools.runner, `${names.map((n) => `destroy ${n}`).join('\n')}\n`, 'ipset destroy');
     report.setsRemoved = names;
   }
   return report;

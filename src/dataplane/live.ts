@@ -5,7 +5,7 @@ import { CHAIN_PREFIX, SET_PREFIX, type Table } from '../compile/ruleset.js';
 import type { Family } from '../config/model.js';
 import { AfwError } from '../errors.js';
 import type { Tools } from './backend.js';
-import { quoteTool, run } from './exec.js';
+import { quoteTool, type ToolRunner } from './exec.js';
 
 export interface LiveChain {
   name: string;
@@ -15,7 +15,7 @@ export interface LiveChain {
   ids: string[];
 }
 
-export interface LiveHook {
+export interface LiveJump {
   table: Table;
   /** The chain holding the jump (a built-in one, normally). */
   builtin: string;
@@ -29,7 +29,7 @@ export interface LiveHook {
 export interface LiveFamily {
   family: Family;
   chains: Map<string, LiveChain>;
-  hooks: LiveHook[];
+  jumps: LiveJump[];
   /** Number of rules per table that are not artesca-fw's (for reports). */
   foreignRules: number;
 }
@@ -49,7 +49,7 @@ export interface LiveState {
 const OUR_TABLES = new Set<string>(['mangle', 'filter']);
 
 export function parseSave(text: string, family: Family): LiveFamily {
-  const live: LiveFamily = { family, chains: new Map(), hooks: [], foreignRules: 0 };
+  const live: LiveFamily = { family, chains: new Map(), jumps: [], foreignRules: 0 };
   let table = '';
   const positions = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -83,7 +83,7 @@ export function parseSave(text: string, family: Family): LiveFamily {
     const index = (positions.get(chain) ?? 0) + 1;
     positions.set(chain, index);
     const target = /(?:^| )-[jg] (AFW-\S+)/.exec(spec);
-    if (target) live.hooks.push({ table: table as Table, builtin: chain, chain: target[1]!, index, spec });
+    if (target) live.jumps.push({ table: table as Table, builtin: chain, chain: target[1]!, index, spec });
     else live.foreignRules++;
   }
   return live;
@@ -134,21 +134,21 @@ export function parseIpsetSave(text: string): Map<string, LiveSet> {
 export async function readFamily(tools: Tools, family: Family, table?: Table): Promise<LiveFamily> {
   const cmd = tools.save(family);
   const args = table ? ['-t', table] : [];
-  const res = await run(cmd, args);
+  const res = await tools.runner.run(cmd, args);
   if (res.code !== 0) {
     throw new AfwError('AFW_IPTABLES_FAILED', `${[cmd, ...args].join(' ')} failed: ${quoteTool(res)}`, { step: cmd });
   }
   return parseSave(res.stdout, family);
 }
 
-export async function readSets(): Promise<Map<string, LiveSet>> {
-  const res = await run('ipset', ['save']);
+export async function readSets(runner: ToolRunner): Promise<Map<string, LiveSet>> {
+  const res = await runner.run('ipset', ['save']);
   if (res.code !== 0) throw new AfwError('AFW_IPSET_FAILED', `ipset save failed: ${quoteTool(res)}`, { step: 'ipset save' });
   return parseIpsetSave(res.stdout);
 }
 
 export async function readLive(tools: Tools): Promise<LiveState> {
-  const [v4, v6, sets] = await Promise.all([readFamily(tools, 4), readFamily(tools, 6), readSets()]);
+  const [v4, v6, sets] = await Promise.all([readFamily(tools, 4), readFamily(tools, 6), readSets(tools.runner)]);
   return { families: [v4, v6], sets };
 }
 

@@ -70,6 +70,28 @@ export class Metrics {
     help: '1 when the last read of config and inventory validated',
     registers: [this.registry],
   });
+  readonly failures = new Counter({
+    name: 'artesca_fw_apply_failures_total',
+    help: 'Loads that failed (the previous rules stayed in force); each is retried with backoff',
+    registers: [this.registry],
+  });
+  readonly consecutiveFailures = new Gauge({
+    name: 'artesca_fw_apply_consecutive_failures',
+    help: 'Failed loads since the last one that succeeded (0 when the last load succeeded)',
+    registers: [this.registry],
+  });
+  readonly conflicts = new Gauge({
+    name: 'artesca_fw_conflicting_firewalls',
+    help: 'Other firewall managers active on the host (firewalld, ufw, the nftables service), per manager',
+    labelNames: ['manager'] as const,
+    registers: [this.registry],
+  });
+  readonly lockWait = new Histogram({
+    name: 'artesca_fw_lock_wait_seconds',
+    help: 'Time a reconcile waited for the write lock of its network namespace',
+    buckets: [0.001, 0.01, 0.1, 1, 5, 30],
+    registers: [this.registry],
+  });
   readonly lastApply = new Gauge({
     name: 'artesca_fw_last_apply_timestamp_seconds',
     help: 'When the ruleset was last written',

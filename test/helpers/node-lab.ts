@@ -130,7 +130,7 @@ export async function foreignState(lab: Lab, ns: string): Promise<string> {
   return parts.join('\n');
 }
 
-/** Our rules as live (chains and hooks), for before/after comparisons. */
+/** Our rules as live (chains and jumps), for before/after comparisons. */
 export async function ourRules(lab: Lab, ns: string, backend: 'nft' | 'legacy' = 'nft'): Promise<string> {
   const lines: string[] = [];
   for (const cmd of [`iptables-${backend}-save`, `ip6tables-${backend}-save`]) {

@@ -53,7 +53,7 @@ describe.skipIf(skip !== undefined)('the daemon on iptables-legacy', () => {
 
   it('with 20,000 other rules in filter: reads filter less often, still repairs mangle within 2 s and filter within its cadence', async () => {
     await L.lab.must(n1, 'iptables-legacy-restore', ['--noflush'], { input: foreignFilterRules(20_000) });
-    // The foreign INPUT rule went in after ours: the poll sees its own hooks still first, nothing to repair.
+    // The foreign INPUT rule went in after ours: the poll sees its own jumps still first, nothing to repair.
     const slowed = await d.waitFor(
       (l) => l.event === 'drift' && typeof l.filterEveryMs === 'number' && l.filterEveryMs > 1000,
       15_000,

@@ -222,7 +222,7 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
     await d.waitFor((l) => l.event === 'apply' && l.reason === 'signal', 5000, since);
   });
 
-  it('kill -9 then restart: the rules stay in force throughout, one jump per hook', async () => {
+  it('kill -9 then restart: the rules stay in force throughout, one jump per built-in chain', async () => {
     const want = await ourRules(L.lab, n1);
     await d.kill('SIGKILL');
     expect(await ourRules(L.lab, n1)).toBe(want);

@@ -113,7 +113,7 @@ describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
     await L.lab.must(n1, 'iptables-nft', ['-t', 'mangle', '-I', 'PREROUTING', '1', ...lateTool]);
     const r = await apply();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.json).toMatchObject({ changed: true, hooksInserted: 1, hooksDeleted: 1 });
+    expect(r.json).toMatchObject({ changed: true, jumpsInserted: 1, jumpsDeleted: 1 });
     const mangle = await L.lab.must(n1, 'iptables-nft-save', ['-t', 'mangle']);
     const pre = mangle.split('\n').filter((l) => l.startsWith('-A PREROUTING '));
     expect(pre[0]).toContain('-j AFW-PREROUTING');

@@ -3,35 +3,67 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { countRuleset } from '../../src/compile/describe.js';
 import { countDesired, toDesired } from '../../src/compile/desired.js';
-import { familyChange, setChange } from '../../src/dataplane/changes.js';
-import { parseIpsetSave, parseSave } from '../../src/dataplane/live.js';
+import { desiredIsLive, familyChange, setChange } from '../../src/dataplane/changes.js';
+import { type LiveState, parseIpsetSave, parseSave } from '../../src/dataplane/live.js';
 import { VERSION } from '../../src/version.js';
 import { compileTexts, iface } from '../helpers/compile.js';
 import { BASE_CONFIG, BASE_INVENTORY } from '../helpers/fixtures.js';
 
-const rs = compileTexts(BASE_CONFIG, BASE_INVENTORY, [iface('cp0', '10.100.0.1'), iface('wp0', '10.200.0.1')]);
+const rs = compileTexts(BASE_CONFIG, BASE_INVENTORY, [iface('cp0', '10.100.0.1', '10.100.0.100'), iface('wp0', '10.200.0.1')]);
 const desired = toDesired(rs);
 const v4 = desired.families.find((f) => f.family === 4)!;
 
-/** What iptables-save would print after a fresh load of `d` (plus foreign lines). */
-function saveText(d: typeof v4, extra: { mangleFirst?: string[]; filterFirst?: string[] } = {}): string {
+/**
+ * What the real tools printed (test/fixtures/live, `npm run fixtures:capture`):
+ * the same config loaded by `artesca-fw apply` among another tool's rules, and
+ * after that tool pushed our jump down and a second copy of it was appended.
+ */
+function captured(backend: 'nft' | 'legacy', scenario: 'loaded' | 'pushed'): LiveState {
+  const read = (what: string) =>
+    readFileSync(new URL(`../fixtures/live/${backend}-${scenario}.${what}.save`, import.meta.url), 'utf8');
+  return {
+    families: [parseSave(read('ipv4'), 4), parseSave(read('ipv6'), 6)],
+    sets: parseIpsetSave(read('ipset')),
+  };
+}
+
+/** A synthetic iptables-save text of `d` (plus foreign lines), for cases the fixtures do not hold. */
+function saveText(d: typeof v4, extra: { mangleFirst?: string[] } = {}): string {
   const out: string[] = [];
   for (const table of ['mangle', 'filter'] as const) {
     out.push(`*${table}`, ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]');
     for (const c of d.chains.filter((c) => c.table === table)) out.push(`:${c.name} - [0:0]`);
-    for (const l of (table === 'mangle' ? extra.mangleFirst : extra.filterFirst) ?? []) out.push(l);
-    for (const h of d.hooks.filter((h) => h.table === table)) out.push(`-A ${h.builtin} ${h.spec}`);
+    for (const l of (table === 'mangle' ? extra.mangleFirst : undefined) ?? []) out.push(l);
+    for (const h of d.jumps.filter((h) => h.table === table)) out.push(`-A ${h.builtin} ${h.spec}`);
     for (const c of d.chains.filter((c) => c.table === table)) for (const s of c.specs) out.push(`-A ${c.name} ${s}`);
     out.push('COMMIT');
   }
   return out.join('\n');
 }
 
-describe('familyChange', () => {
-  it('writes nothing when live equals desired', () => {
-    expect(familyChange(v4, parseSave(saveText(v4), 4)).batch).toBe('');
+describe.each(['nft', 'legacy'] as const)('familyChange on what iptables-%s-save printed', (backend) => {
+  it('writes nothing when the live rules are the ones loaded, and finds the sets equal', () => {
+    const live = captured(backend, 'loaded');
+    for (const d of desired.families) {
+      expect(familyChange(d, live.families.find((f) => f.family === d.family)!).batch).toBe('');
+    }
+    expect(desiredIsLive(desired, live)).toBe(true);
+    expect(live.families[0]!.foreignRules).toBeGreaterThan(5);
   });
 
+  it('puts a pushed-down, doubled jump back on top by rule text, never by position, and touches no foreign rule', () => {
+    const live = captured(backend, 'pushed');
+    const c = familyChange(v4, live.families[0]!);
+    const jump = v4.jumps.find((h) => h.builtin === 'PREROUTING')!;
+    const lines = c.batch.split('\n').filter((l) => /^-[DI] /.test(l));
+    expect(lines).toEqual([`-D PREROUTING ${jump.spec}`, `-D PREROUTING ${jump.spec}`, `-I PREROUTING 1 ${jump.spec}`]);
+    expect(c.batch).not.toMatch(/^-D \S+ \d+$/m);
+    expect(c.tables.flatMap((t) => t.rewritten)).toEqual([]);
+    expect(desiredIsLive(desired, live)).toBe(false);
+  });
+});
+
+describe('familyChange', () => {
   it('writes everything on an empty host: chains, rules and jumps at position 1', () => {
     const c = familyChange(v4, parseSave('*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n', 4));
     expect(c.batch).toContain(':AFW-CP-IN - [0:0]');
@@ -41,27 +73,20 @@ describe('familyChange', () => {
   });
 
   it('rewrites only the chain that differs', () => {
-    const live = parseSave(saveText(v4).replace(/^-A AFW-CP-IN .*kube-apiserver.*$/m, ''), 4);
+    const text = readFileSync(new URL('../fixtures/live/nft-loaded.ipv4.save', import.meta.url), 'utf8');
+    const live = parseSave(text.replace(/^-A AFW-CP-IN .*kube-apiserver.*$/m, ''), 4);
     const c = familyChange(v4, live);
     expect(c.tables.flatMap((t) => t.rewritten)).toEqual(['AFW-CP-IN']);
     expect(c.batch).not.toContain(':AFW-WP-IN ');
   });
 
-  it('moves a jump another tool pushed down back to the top, and removes duplicates, highest position first', () => {
-    const hook = v4.hooks.find((h) => h.builtin === 'PREROUTING')!;
-    const text = saveText(v4, { mangleFirst: ['-A PREROUTING -j cali-PREROUTING', `-A PREROUTING ${hook.spec}`] });
-    const c = familyChange(v4, parseSave(text, 4));
-    const lines = c.batch.split('\n').filter((l) => /^-[DI] PREROUTING/.test(l));
-    expect(lines).toEqual(['-D PREROUTING 3', '-D PREROUTING 2', `-I PREROUTING 1 ${hook.spec}`]);
-  });
-
-  it('removes chains no longer wanted, after the rules that jump to them', () => {
+  it('removes chains no longer wanted, after deleting (by text) the rules that jump to them', () => {
     const text = saveText(v4).replace(
       'COMMIT',
       ':AFW-OLD-IN - [0:0]\n-A AFW-OLD-IN -j RETURN\n-A PREROUTING -j AFW-OLD-IN\nCOMMIT',
     );
     const c = familyChange(v4, parseSave(text, 4));
-    expect(c.batch).toMatch(/:AFW-OLD-IN - \[0:0\][\s\S]*-D PREROUTING 2[\s\S]*-X AFW-OLD-IN/);
+    expect(c.batch).toMatch(/:AFW-OLD-IN - \[0:0\][\s\S]*-D PREROUTING -j AFW-OLD-IN[\s\S]*-X AFW-OLD-IN/);
   });
 });
 
