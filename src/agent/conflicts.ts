@@ -11,7 +11,9 @@
 
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import type { ToolRunner } from '../dataplane/exec.js';
+import type { Metrics } from '../http/metrics.js';
 
 export type Manager = 'firewalld' | 'ufw' | 'nftables';
 export const MANAGERS: readonly Manager[] = ['firewalld', 'ufw', 'nftables'];
@@ -86,4 +88,41 @@ export async function findConflicts(runner: ToolRunner): Promise<ConflictWarning
     readFile('/etc/ufw/ufw.conf', 'utf8').catch(() => undefined),
   ]);
   return detectConflicts({ ...(units ? { units } : {}), processes, ...(ufwConf !== undefined ? { ufwConf } : {}) });
+}
+
+/** The daemon's periodic look: reports a change in the log and the metrics, and hands the list to `onChange`. */
+export class ConflictWatcher {
+  private timer: NodeJS.Timeout | null = null;
+  private last: Manager[] = [];
+
+  constructor(
+    private readonly runner: ToolRunner,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly onChange: (found: ConflictWarning[]) => void,
+  ) {}
+
+  async check(): Promise<void> {
+    const found = await findConflicts(this.runner).catch(() => [] as ConflictWarning[]);
+    const now = found.map((c) => c.manager);
+    for (const m of MANAGERS) this.metrics.conflicts.set({ manager: m }, now.includes(m) ? 1 : 0);
+    this.onChange(found);
+    if (now.join() === this.last.join()) return;
+    this.last = now;
+    if (found.length) {
+      this.log.warn(
+        { event: 'conflict', conflicts: found },
+        `another firewall manager is active: ${found.map((c) => c.message).join('; ')}`,
+      );
+    } else this.log.info({ event: 'conflict', conflicts: [] }, 'no other firewall manager is active any more');
+  }
+
+  start(everyMs: number): void {
+    this.timer = setInterval(() => void this.check(), everyMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
 }

@@ -8,7 +8,7 @@ import { asAfwError } from '../errors.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
 import { VERSION } from '../version.js';
-import { type ConflictWarning, findConflicts } from './conflicts.js';
+import { ConflictWatcher } from './conflicts.js';
 import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
 import { type Reason, Reconciler } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
@@ -108,6 +108,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     else log.warn({ event: 'startup', code: e.code, err: e.message }, 'last-known-good ruleset not loaded');
   }
 
+  // Known before the first answer of the status server, and looked at again every 30 s.
+  const conflicts = new ConflictWatcher(runner, log, metrics, (found) => {
+    reconciler.status.conflicts = found;
+  });
+  await conflicts.check();
+
   // 2. The status server answers from the start (readyz says why it is not ready yet).
   const server = buildServer(
     {
@@ -164,25 +170,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   ifaces.start();
   const drift = new DriftWatcher(reconciler, log, { ...DEFAULT_DRIFT, ...opts.drift });
   drift.start();
-  const lookForConflicts = async () => {
-    const found = await findConflicts(runner).catch(() => [] as ConflictWarning[]);
-    const before = reconciler.status.conflicts.map((c) => c.manager).join();
-    reconciler.status.conflicts = found;
-    for (const c of found) metrics.conflicts.set({ manager: c.manager }, 1);
-    for (const m of before.split(',').filter((x) => x && !found.some((c) => c.manager === x)))
-      metrics.conflicts.set({ manager: m }, 0);
-    if (found.map((c) => c.manager).join() !== before) {
-      if (found.length)
-        log.warn(
-          { event: 'conflict', conflicts: found },
-          `another firewall manager is active: ${found.map((c) => c.message).join('; ')}`,
-        );
-      else log.info({ event: 'conflict', conflicts: [] }, 'no other firewall manager is active any more');
-    }
-  };
-  await lookForConflicts();
-  const conflictTimer = setInterval(() => void lookForConflicts(), CONFLICT_CHECK_MS);
-  conflictTimer.unref();
+  conflicts.start(CONFLICT_CHECK_MS);
 
   const onHup = () => {
     log.info({ event: 'signal', signal: 'SIGHUP' }, 'reload requested');
@@ -195,7 +183,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     stopping ??= (async () => {
       process.off('SIGHUP', onHup);
       clearInterval(beat);
-      clearInterval(conflictTimer);
+      conflicts.stop();
       reconciler.stop();
       ifaces.stop();
       drift.stop();

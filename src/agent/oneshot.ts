@@ -22,6 +22,7 @@ import {
   spawnRollbackWatcher,
   writePending,
 } from './confirm.js';
+import { findConflicts } from './conflicts.js';
 import { loadConfigOnly } from './sources.js';
 import { loadState, saveState } from './state-store.js';
 
@@ -50,7 +51,11 @@ export async function checkCommand(
   } else if (node.sources.config.backend !== 'auto') {
     backend = `${node.sources.config.backend} (set by backend in the config)`;
   }
-  const text = describeRuleset(node.ruleset, node.sources.config, node.sources.inventory, backend);
+  const conflicts = await findConflicts(runner);
+  const text = [
+    describeRuleset(node.ruleset, node.sources.config, node.sources.inventory, backend),
+    ...conflicts.map((c) => `WARNING: ${c.message} (${c.evidence}).`),
+  ].join('\n');
   return {
     text,
     data: {
@@ -61,6 +66,7 @@ export async function checkCommand(
       counts: countRuleset(node.ruleset),
       backend,
       hash: desiredHash(node.desired),
+      conflicts,
       summary: text,
     },
   };

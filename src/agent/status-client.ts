@@ -54,6 +54,8 @@ export function formatStatus(s: Status): string {
       `  ${s.denied.wouldOnly ? 'would deny (audit)' : 'denied'}: ${s.denied.packets} packets${top.length ? ` - ${top.join('; ')}` : ''}`,
     );
   }
+  if (s.retry) lines.push(`  load failed ${s.retry.failures} time(s) in a row; next attempt at ${s.retry.nextAt}`);
+  for (const c of s.conflicts ?? []) lines.push(`  WARNING: ${c.message} (${c.evidence})`);
   if (s.lastError) {
     lines.push(`  last error ${s.lastError.code} at ${s.lastError.at}:`);
     for (const p of s.lastError.problems) lines.push(`    ${p}`);

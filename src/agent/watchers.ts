@@ -1,41 +1,53 @@
 // Follows what the ruleset depends on outside the kernel: the config and
 // inventory files, and the host's interfaces and addresses.
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { hostInterfaces } from './sources.js';
 
+/** What a file is now, through any symlinks: a swap of a link (or of a folder it goes through) changes it. */
+function fileSignature(file: string): string {
+  try {
+    const st = statSync(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch (err) {
+    return `missing:${(err as NodeJS.ErrnoException).code ?? ''}`;
+  }
+}
+
 /**
  * Watches files by watching their folders, so that an editor that replaces a
- * file by rename, or a config manager that rewrites it in place, are both seen.
- * Bursts of events are debounced into one call.
+ * file by rename, a config manager that rewrites it in place, and a folder
+ * updated by a symlink swap (a Kubernetes ConfigMap's `..data`, `ln -sfn`)
+ * are all seen: any event in a watched folder makes the watcher compare each
+ * file with what it was (through its links), and a one-second look at the
+ * same signatures catches what no event names. Bursts are debounced into one call.
  */
 export class FileWatcher {
   private watcher: FSWatcher | null = null;
-  private files = new Set<string>();
+  private signatures = new Map<string, string>();
   private dirs = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
+  private poll: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly onChange: (file: string) => void,
     private readonly debounceMs = 50,
+    private readonly pollMs = 1000,
   ) {}
 
   async setFiles(files: string[]): Promise<void> {
-    const wanted = new Set(files.map((f) => path.resolve(f)));
-    const dirs = new Set([...wanted].map((f) => path.dirname(f)));
-    this.files = wanted;
+    const wanted = [...new Set(files.map((f) => path.resolve(f)))];
+    const dirs = new Set(wanted.map((f) => path.dirname(f)));
+    const known = this.signatures;
+    this.signatures = new Map(wanted.map((f) => [f, known.get(f) ?? fileSignature(f)]));
     if (!this.watcher) {
-      this.dirs = dirs; // before watch(): the ignore function reads it while scanning
-      this.watcher = watch([...dirs], {
-        ignoreInitial: true,
-        depth: 0,
-        atomic: true,
-        ignored: (p: string) => !this.dirs.has(p) && !this.files.has(path.resolve(p)),
-      });
-      this.watcher.on('all', (_event, p) => {
-        if (this.files.has(path.resolve(p))) this.fire(path.resolve(p));
-      });
+      this.dirs = dirs;
+      this.watcher = watch([...dirs], { ignoreInitial: true, depth: 0, followSymlinks: false });
+      this.watcher.on('all', () => this.compare());
       await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
+      this.poll = setInterval(() => this.compare(), this.pollMs);
+      this.poll.unref();
       return;
     }
     const added = [...dirs].filter((d) => !this.dirs.has(d));
@@ -43,6 +55,16 @@ export class FileWatcher {
     this.dirs = dirs;
     if (added.length) this.watcher.add(added);
     if (removed.length) this.watcher.unwatch(removed);
+  }
+
+  private compare(): void {
+    for (const [file, before] of this.signatures) {
+      const now = fileSignature(file);
+      if (now !== before) {
+        this.signatures.set(file, now);
+        this.fire(file);
+      }
+    }
   }
 
   private fire(file: string): void {
@@ -55,6 +77,7 @@ export class FileWatcher {
 
   async close(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
+    if (this.poll) clearInterval(this.poll);
     await this.watcher?.close();
   }
 }

@@ -185,7 +185,7 @@ export async function verify(desired: Desired, tools: Tools, families: readonly 
   const wanted = desired.families.filter((d) => families.includes(d.family));
   const lives = await Promise.all(wanted.map((d) => readFamily(tools, d.family)));
   for (const [i, d] of wanted.entries()) {
-    const diff = familyChange(d, lives[i]!);
+    const diff = familyChange(d, lives[i]!, { jumpsAnywhere: true });
     if (diff.batch !== '') {
       const what = diff.tables.map((t) => `${t.table}: ${[...t.rewritten, ...t.removed].join(', ') || 'jump rules'}`).join('; ');
       throw new AfwError('AFW_VERIFY_FAILED', `IPv${d.family} rules read back differ from what was loaded (${what})`, {

@@ -38,6 +38,7 @@ function jumpChanges(
   live: LiveFamily,
   table: Table,
   stale: ReadonlySet<string>,
+  anyPosition: boolean,
 ): { deletes: LiveJump[]; inserts: DesiredFamily['jumps'] } {
   const liveJumps = live.jumps.filter((h) => h.table === table);
   const wanted = desired.jumps.filter((h) => h.table === table);
@@ -50,7 +51,8 @@ function jumpChanges(
   for (const builtin of builtins) {
     const here = liveJumps.filter((l) => l.builtin === builtin);
     const want = wanted.filter((h) => h.builtin === builtin);
-    const settled = want.length === here.length && want.every((h) => here.some((l) => l.index === 1 && l.chain === h.chain));
+    const settled =
+      want.length === here.length && want.every((h) => here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain));
     if (settled) continue;
     deletes.push(...here);
     inserts.push(...want);
@@ -59,7 +61,7 @@ function jumpChanges(
   return { deletes, inserts };
 }
 
-function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): TableChange | null {
+function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table, opts: ChangeOptions): TableChange | null {
   const want = desired.chains.filter((c) => c.table === table);
   const wantNames = new Set(want.map((c) => c.name));
   const liveChains = [...live.chains.values()].filter((c) => c.table === table);
@@ -70,7 +72,7 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): Ta
   const stale = liveChains.filter((c) => !wantNames.has(c.name)).map((c) => c.name);
   const staleSet = new Set(stale);
 
-  const { deletes, inserts } = jumpChanges(desired, live, table, staleSet);
+  const { deletes, inserts } = jumpChanges(desired, live, table, staleSet, opts.jumpsAnywhere === true);
   if (changed.length === 0 && stale.length === 0 && deletes.length === 0 && inserts.length === 0) return null;
   const lines = [`*${table}`];
   for (const c of changed) lines.push(`:${c.name} - [0:0]`);
@@ -94,7 +96,7 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table): Ta
 
 /** Whether one table of what is live differs from what is desired (`live` may hold that table only). */
 export function tableDiffers(desired: DesiredFamily, live: LiveFamily, table: Table): boolean {
-  return tableChange(desired, live, table) !== null;
+  return tableChange(desired, live, table, {}) !== null;
 }
 
 export interface FamilyChange {
@@ -104,8 +106,18 @@ export interface FamilyChange {
   batch: string;
 }
 
-export function familyChange(desired: DesiredFamily, live: LiveFamily): FamilyChange {
-  const tables = TABLES.map((t) => tableChange(desired, live, t)).filter((t): t is TableChange => t !== null);
+export interface ChangeOptions {
+  /**
+   * Take our jump as in place wherever it stands in its built-in chain, as
+   * long as it is there once. The read-back after a write uses it: another
+   * tool may insert its own rule above ours between our write and our read,
+   * which is not a failure of the write (the next reconcile moves ours up).
+   */
+  jumpsAnywhere?: boolean;
+}
+
+export function familyChange(desired: DesiredFamily, live: LiveFamily, opts: ChangeOptions = {}): FamilyChange {
+  const tables = TABLES.map((t) => tableChange(desired, live, t, opts)).filter((t): t is TableChange => t !== null);
   return { family: desired.family, tables, batch: tables.length ? `${tables.flatMap((t) => t.lines).join('\n')}\n` : '' };
 }
 
