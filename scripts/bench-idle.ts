@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { configText, foreignFilterRules, inventoryText } from './bench/fixtures.js';
 import { DaemonProc } from './lab/daemon.js';
-import { buildCluster, kernelSkipReason, Lab } from './lab/netns.js';
+import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 
 const CLK_TCK = 100;
 
@@ -97,7 +97,7 @@ export async function measureIdle(
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const reason = kernelSkipReason();
+  const reason = kernelTestsBlocked();
   if (reason) {
     console.error(reason);
     process.exit(1);

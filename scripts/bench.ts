@@ -16,7 +16,7 @@ import {
   type PacketResult,
 } from './bench/kernel-bench.js';
 import { measureIdle } from './bench-idle.js';
-import { kernelSkipReason, ROOT } from './lab/netns.js';
+import { kernelTestsBlocked, ROOT } from './lab/netns.js';
 
 const f1 = (n: number) => n.toFixed(1);
 const f0 = (n: number) => n.toFixed(0);
@@ -37,7 +37,7 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 async function main(): Promise<void> {
-  const reason = kernelSkipReason();
+  const reason = kernelTestsBlocked();
   if (reason) throw new Error(reason);
   const started = new Date();
   const step = (s: string) => console.error(`[bench] ${s}...`);

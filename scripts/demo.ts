@@ -10,10 +10,10 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { Cluster, type ClusterNode, type Role } from './lab/cluster.js';
 import { formatRow, runMatrix, type Target } from './lab/matrix.js';
-import { kernelSkipReason, ROOT } from './lab/netns.js';
+import { kernelTestsBlocked, ROOT } from './lab/netns.js';
 
 async function main(): Promise<number> {
-  const reason = kernelSkipReason();
+  const reason = kernelTestsBlocked();
   if (reason) {
     console.error(`demo: ${reason}`);
     return 1;

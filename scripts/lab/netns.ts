@@ -3,7 +3,7 @@
 // ever run in the machine's own namespace: every command goes through
 // `ip netns exec <ours>`, and the two bridges live in a namespace of their own.
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -28,22 +28,37 @@ export function isRoot(): boolean {
   return process.getuid?.() === 0;
 }
 
-/** Why kernel tests cannot run here, or undefined when they can. */
-export function kernelSkipReason(): string | undefined {
-  const reason = kernelMissing();
-  // CI sets this: there a kernel test that cannot run is a failure, not a skip.
-  if (reason && process.env.ARTESCA_FW_REQUIRE_KERNEL_TESTS) throw new Error(`kernel tests required but cannot run: ${reason}`);
-  return reason;
+/** The commands the tests need and the Debian packages that bring them (scripts/test-packages.txt). */
+export function testPackages(): { command: string; packages: string }[] {
+  return readFileSync(path.join(ROOT, 'scripts/test-packages.txt'), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .map((l) => {
+      const [command = '', packages = ''] = l.trim().split(/\s+/);
+      return { command, packages: packages.replaceAll(',', ' ') };
+    });
 }
 
-function kernelMissing(): string | undefined {
-  if (!isRoot()) return 'kernel tests need root (network namespaces, iptables); CI runs them as root';
-  const r = spawnSync('ip', ['netns', 'list']);
-  if (r.error || r.status !== 0) return 'iproute2 (ip netns) is not available';
-  for (const tool of ['iptables-nft-restore', 'ipset']) {
-    if (spawnSync('which', [tool]).status !== 0) return `${tool} is not installed (apt-get install iptables ipset)`;
+function installed(command: string): boolean {
+  return ['/usr/sbin', '/usr/bin', '/sbin', '/bin', ...(process.env.PATH ?? '').split(':')].some(
+    (dir) => dir && existsSync(path.join(dir, command)),
+  );
+}
+
+/** Why kernel tests cannot run here, or undefined when they can. */
+export function kernelTestsBlocked(): string | undefined {
+  if (!isRoot()) return 'run as root: the kernel tests need network namespaces (npm run test:unit runs the unit tests alone)';
+  for (const { command, packages } of testPackages()) {
+    if (!installed(command))
+      return `${command} is not installed: apt-get install ${packages} (npm test installs what is missing)`;
   }
   return undefined;
+}
+
+/** Kernel tests never skip: without root or a tool they fail at once, saying which. */
+export function requireKernelTests(): void {
+  const reason = kernelTestsBlocked();
+  if (reason) throw new Error(reason);
 }
 
 /** The lab's own runner (the harness is one process; the agent under test makes its own). */
@@ -212,22 +227,36 @@ export class Lab {
     return this.exec(ns, BIN, args, env ? { env } : {});
   }
 
+  /** Removes one of our namespaces now (its veth pairs go with it), killing what still runs in it. */
+  async remove(ns: string): Promise<void> {
+    if (!this.namespaces.includes(ns)) throw new Error(`not our namespace: ${ns}`);
+    killIn(ns);
+    await run('ip', ['netns', 'del', ns]);
+    alive.delete(ns);
+    this.namespaces.splice(this.namespaces.indexOf(ns), 1);
+  }
+
   async cleanup(): Promise<void> {
     for (const p of this.peers) p.stop();
     for (const ns of this.namespaces.reverse()) {
-      spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
-        .stdout?.split('\n')
-        .filter(Boolean)
-        .forEach((pid) => {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {}
-        });
+      killIn(ns);
       await run('ip', ['netns', 'del', ns]);
       alive.delete(ns);
     }
     this.namespaces.length = 0;
   }
+}
+
+/** Kills every process still in a namespace (a test that failed half-way). */
+function killIn(ns: string): void {
+  spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' })
+    .stdout?.split('\n')
+    .filter(Boolean)
+    .forEach((pid) => {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {}
+    });
 }
 
 async function must(cmd: string, args: string[]): Promise<void> {

@@ -4,13 +4,13 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { kernelSkipReason, Lab } from '../../scripts/lab/netns.js';
+import { Lab, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, tempDir, writeFiles } from '../helpers/fixtures.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED backend kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
-describe.skipIf(skip !== undefined)('iptables backend', () => {
+describe('iptables backend', () => {
   let lab: Lab;
   let tmp: ReturnType<typeof tempDir>;
   afterEach(async () => {

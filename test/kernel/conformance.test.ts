@@ -9,10 +9,10 @@ import { Cluster, type ClusterNode, type Role } from '../../scripts/lab/cluster.
 import { until } from '../../scripts/lab/daemon.js';
 import { PROBES } from '../../scripts/lab/expectations.js';
 import { formatRow, runMatrix, type Source, type Target } from '../../scripts/lab/matrix.js';
-import { kernelSkipReason } from '../../scripts/lab/netns.js';
+import { requireKernelTests } from '../../scripts/lab/netns.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED conformance tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 export const NODES: ClusterNode[] = [
   {
@@ -30,7 +30,7 @@ const OUTSIDER = { cp: '10.100.0.250', wp: '10.200.0.250', wp6: 'fd00:200::250' 
 const VIPS = { management: ['10.100.0.100'], data: ['10.200.0.100'] };
 const TCP_PORTS = [...new Set(PROBES.filter((p) => p.proto === 'tcp').map((p) => p.port))];
 
-describe.skipIf(skip !== undefined)('conformance: the policy table on a running cluster', () => {
+describe('conformance: the policy table on a running cluster', () => {
   let c: Cluster;
   const sources: Source[] = [
     ...NODES.map((n) => ({ name: n.name, roles: n.roles, inInventory: true })),

@@ -5,14 +5,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foreignFilterRules } from '../../scripts/bench/fixtures.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { kernelSkipReason } from '../../scripts/lab/netns.js';
+import { requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab, ourRules } from '../helpers/node-lab.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED legacy daemon kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
-describe.skipIf(skip !== undefined)('the daemon on iptables-legacy', () => {
+describe('the daemon on iptables-legacy', () => {
   let L: NodeLab;
   let n1: string;
   let d: DaemonProc;

@@ -5,18 +5,18 @@ import { renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
+import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, foreignState, type NodeLab, ourRules } from '../helpers/node-lab.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED daemon kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 const WITHOUT_NODE2 = edit(BASE_INVENTORY, [
   ['  - name: node-2\n    roles: [master, etcd, infra]\n    controlPlaneIP: 10.100.0.2\n    workloadPlaneIP: 10.200.0.2\n', ''],
 ]);
 
-describe.skipIf(skip !== undefined)('the daemon', () => {
+describe('the daemon', () => {
   let L: NodeLab;
   let n1: string;
   let d: DaemonProc;
@@ -82,8 +82,16 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
   it('/metrics exposes applies, durations, drift repairs, sizes, inventory and per-policy packet counters', async () => {
     expect(await probe('node-2', '10.100.0.1', 6443)).toBe('open');
     expect(await probe('outsider', '10.100.0.1', 6443)).toBe('timeout');
-    await new Promise((r) => setTimeout(r, 600)); // counters are read at most every 500 ms
-    const m = await http('/metrics');
+    const ALLOWED =
+      /artesca_fw_policy_packets\{policy="control-plane-master",endpoint="CP",direction="ingress",decision="allow",family="ipv4"\} (\d+)/;
+    const DENIED =
+      /artesca_fw_policy_packets\{policy="default",endpoint="CP",direction="ingress",decision="deny",family="ipv4"\} (\d+)/;
+    // The counters are read from the kernel at most every 500 ms: wait until a scrape shows both probes.
+    let m = await http('/metrics');
+    await until(async () => {
+      m = await http('/metrics');
+      return Number(ALLOWED.exec(m.body)?.[1]) > 0 && Number(DENIED.exec(m.body)?.[1]) > 0;
+    }, 3000);
     expect(m.status).toBe(200);
     expect(m.contentType).toMatch(/text\/plain/);
     for (const name of [
@@ -97,16 +105,8 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
     ]) {
       expect(m.body).toContain(name);
     }
-    const allowed =
-      /artesca_fw_policy_packets\{policy="control-plane-master",endpoint="CP",direction="ingress",decision="allow",family="ipv4"\} (\d+)/.exec(
-        m.body,
-      );
-    expect(Number(allowed?.[1])).toBeGreaterThan(0);
-    const denied =
-      /artesca_fw_policy_packets\{policy="default",endpoint="CP",direction="ingress",decision="deny",family="ipv4"\} (\d+)/.exec(
-        m.body,
-      );
-    expect(Number(denied?.[1])).toBeGreaterThan(0);
+    expect(Number(ALLOWED.exec(m.body)?.[1])).toBeGreaterThan(0);
+    expect(Number(DENIED.exec(m.body)?.[1])).toBeGreaterThan(0);
     // Tool runs are counted, and keep counting (the set check runs every 1.5 s).
     const runs = () => http('/metrics').then((r) => Number(/artesca_fw_tool_runs_total (\d+)/.exec(r.body)?.[1]));
     const before = await runs();
@@ -255,7 +255,7 @@ describe.skipIf(skip !== undefined)('the daemon', () => {
   });
 });
 
-describe.skipIf(skip !== undefined)('the daemon with an interface that comes late', () => {
+describe('the daemon with an interface that comes late', () => {
   let L: NodeLab;
   let d: DaemonProc | undefined;
   afterAll(async () => {

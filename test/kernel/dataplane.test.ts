@@ -3,14 +3,14 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
+import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, foreignState, type NodeLab, ourRules } from '../helpers/node-lab.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED kernel dataplane tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
-describe.skipIf(skip !== undefined)('dataplane in network namespaces', () => {
+describe('dataplane in network namespaces', () => {
   let L: NodeLab;
   let n1: string;
   let peer: Record<string, Peer>;

@@ -6,19 +6,19 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
+import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab } from '../helpers/node-lab.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED operator kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 /** The config with control-plane-general emptied: kubelet (10250) from peers is no longer allowed. */
 const NO_KUBELET = edit(BASE_CONFIG, [
   ['policies: []', 'policies:\n  - { name: control-plane-general, order: 105, appliesTo: { plane: controlPlane } }'],
 ]);
 
-describe.skipIf(skip !== undefined)('operator tools', () => {
+describe('operator tools', () => {
   let L: NodeLab;
   let n1: string;
   let peer: Record<string, Peer>;
@@ -163,6 +163,7 @@ describe.skipIf(skip !== undefined)('operator tools', () => {
       const hash = JSON.parse(r.stdout).hash;
       const c = await cli('confirm', '--config', b);
       expect(c.code, c.stderr).toBe(0);
+      // A bounded wait on purpose: past the deadline, the confirmed ruleset must not be rolled back.
       await new Promise((res) => setTimeout(res, 4000));
       expect(await probe('node-2', '10.100.0.1', 10250)).toBe('timeout');
       expect(JSON.parse(readFileSync(path.join(L.stateDir, 'last-good.json'), 'utf8')).hash).toBe(hash);

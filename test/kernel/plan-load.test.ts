@@ -3,12 +3,12 @@
 // for every shape of config the golden files cover.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelSkipReason, Lab } from '../../scripts/lab/netns.js';
+import { Lab, requireKernelTests } from '../../scripts/lab/netns.js';
 import { planText } from '../../src/compile/plan-text.js';
 import { compileTexts, exampleConfigFor, iface } from '../helpers/compile.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED plan-load kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 const CONFIG = readFileSync(new URL('../../config/config.yaml', import.meta.url), 'utf8');
 const INVENTORY = readFileSync(new URL('../../config/inventory.yaml', import.meta.url), 'utf8');
@@ -38,7 +38,7 @@ const shapes: [string, string, string, ReturnType<typeof iface>[]][] = [
   ],
 ];
 
-describe.skipIf(skip !== undefined)('plan output loads into the kernel', () => {
+describe('plan output loads into the kernel', () => {
   const lab = new Lab('p');
   let ns: string;
   beforeAll(async () => {

@@ -8,19 +8,19 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFi
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { kernelSkipReason, type Peer } from '../../scripts/lab/netns.js';
+import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab, ourRules } from '../helpers/node-lab.js';
 import { TAMPERS } from '../helpers/tamper.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED recovery kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 const WITHOUT_NODE2 = edit(BASE_INVENTORY, [
   ['  - name: node-2\n    roles: [master, etcd, infra]\n    controlPlaneIP: 10.100.0.2\n    workloadPlaneIP: 10.200.0.2\n', ''],
 ]);
 
-describe.skipIf(skip !== undefined)('recovery', () => {
+describe('recovery', () => {
   let L: NodeLab;
   let n1: string;
   let peer: Record<string, Peer>;

@@ -8,12 +8,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { BIN, kernelSkipReason, type Peer, ROOT } from '../../scripts/lab/netns.js';
+import { BIN, type Peer, ROOT, requireKernelTests } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, edit } from '../helpers/fixtures.js';
 import { buildNodeLab, foreignState, type NodeLab } from '../helpers/node-lab.js';
 
-const skip = kernelSkipReason();
-if (skip) console.warn(`SKIPPED writers kernel tests: ${skip}`);
+// Fails at once, naming what is missing, when not root or a tool is not installed.
+requireKernelTests();
 
 const NODE4 = '  - name: node-4\n    roles: [etcd]\n    controlPlaneIP: 10.100.0.4\n    workloadPlaneIP: 10.200.0.4\n';
 const CONFIG_B = edit(BASE_CONFIG, [['file: inventory.yaml', 'file: inventory-b.yaml']]);
@@ -25,7 +25,7 @@ interface Exit {
   stderr: string;
 }
 
-describe.skipIf(skip !== undefined)('many writers, one firewall', () => {
+describe('many writers, one firewall', () => {
   let L: NodeLab;
   let n1: string;
   let a: string;
