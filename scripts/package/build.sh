@@ -15,7 +15,7 @@ ROOT=$PWD
 VERSION=${ARTESCA_FW_VERSION:-$(node -p "require('./package.json').version")}
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 1767225600)}
 export TZ=UTC LC_ALL=C
-OUT=$ROOT/out
+OUT=${ARTESCA_FW_OUT:-$ROOT/out}
 STAGE=$OUT/stage
 LIB=$STAGE/usr/lib/artesca-fw
 
@@ -49,7 +49,8 @@ find "$LIB/app/node_modules" \( -name '.npmignore' -o -name '.eslintrc*' -o -nam
   -o -name '.prettierrc*' -o -name '.taprc' -o -name '.github' -o -name '*.md' -o -name '*.html' -o -name '*.map' \
   -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.tsbuildinfo' \
   -o -type d \( -name test -o -name tests -o -name benchmarks -o -name bench -o -name integration -o -name docs \
-  -o -name example -o -name examples -o -name scripts \) \) -prune -exec rm -rf {} +
+  -o -name example -o -name examples -o -name scripts -o -name bin -o -name .bin -o -name .husky -o -name benchmark \) \
+  -o -name 'bin.js' -o -name 'bin.mjs' -o -name '*.sh' -o -name 'eslint.config.*' \) -prune -exec rm -rf {} +
 # The program is run by the bundled runtime; /usr/bin/artesca-fw is the usual
 # one-line launcher (the shebang of bin/artesca-fw names a `node` on PATH,
 # which a node does not have). The unit execs it, the shell execs node: one
@@ -66,7 +67,8 @@ install -m 0644 README.md "$DOC/README.md"
 install -m 0644 config/config.yaml config/inventory.yaml "$DOC/examples/"
 [ ! -f deploy/rbac.yaml ] || install -m 0644 deploy/rbac.yaml "$DOC/examples/rbac.yaml"
 install -m 0644 scripts/package/copyright "$DOC/copyright"
-printf 'artesca-fw (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- artesca-fw developers <artesca-fw@localhost.localdomain>  %s\n' \
+install -D -m 0644 scripts/package/lintian-overrides "$STAGE/usr/share/lintian/overrides/artesca-fw"
+printf 'artesca-fw (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- artesca-fw developers <artesca-fw@scality.com>  %s\n' \
   "$VERSION" "$VERSION" "$(date -u -d "@$SOURCE_DATE_EPOCH" -R)" | gzip -9n > "$DOC/changelog.gz"
 
 # Normalize what the archive records: modes, owners (at archive time), times.
@@ -78,7 +80,7 @@ chmod 0755 "$STAGE/usr/bin/artesca-fw" "$LIB/node/bin/node"
 mkdir -p "$STAGE/DEBIAN"
 for s in postinst prerm postrm; do install -m 0755 "scripts/package/deb/$s" "$STAGE/DEBIAN/$s"; done
 size=$(du -sk --exclude=DEBIAN "$STAGE" | cut -f1)
-sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE@/$size/" scripts/package/deb/control.in > "$STAGE/DEBIAN/control"
+sed -e "s/@VERSION@/$VERSION/" -e "s/@SIZE@/$size/" -e "s/@GLIBCXX@/3.4.21/" scripts/package/deb/control.in > "$STAGE/DEBIAN/control"
 (cd "$STAGE" && find . -path ./DEBIAN -prune -o -type f -print | LC_ALL=C sort | sed 's|^\./||' | xargs -d '\n' md5sum) > "$STAGE/DEBIAN/md5sums"
 chmod 0644 "$STAGE/DEBIAN/control" "$STAGE/DEBIAN/md5sums"
 find "$STAGE" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
