@@ -25,7 +25,8 @@ interface Exit {
   stderr: string;
 }
 
-describe('many writers, one firewall', () => {
+// Each test runs tens of rounds of real writers: minutes, not the default minute.
+describe('many writers, one firewall', { timeout: 300_000 }, () => {
   let L: NodeLab;
   let n1: string;
   let a: string;
