@@ -14,7 +14,7 @@ import { requireKernelTests } from '../../scripts/lab/netns.js';
 // Fails at once, naming what is missing, when not root or a tool is not installed.
 requireKernelTests();
 
-export const NODES: ClusterNode[] = [
+const NODES: ClusterNode[] = [
   {
     name: 'node-1',
     roles: ['bootstrap', 'master', 'etcd', 'infra', 'registry'],

@@ -222,7 +222,7 @@ describe('the .deb under a real systemd', () => {
     await loop;
     expect(seen.length).toBeGreaterThan(10);
     expect(seen.filter((s) => s !== 'timeout')).toEqual([]);
-    expect((await ct.must('dpkg-query', ['-W', '-f', '${Version}', 'artesca-fw'])).trim()).toBe(next);
+    expect((await ct.must('dpkg-query', ['-W', 'artesca-fw'])).trim()).toBe(`artesca-fw\t${next}`);
     expect(await unitProp('artesca-fw', 'MainPID')).not.toBe(pidBefore);
     figures.push(`upgrade: ${seen.length} probes of the unlisted port during ${Math.round(took)} ms, none through`);
   });
@@ -277,7 +277,14 @@ describe('the package files', () => {
       const deb = (await sh('dpkg-deb', ['-c', DEB])).stdout
         .split('\n')
         .filter((l) => l && !l.startsWith('d'))
-        .map((l) => l.split(/\s+/).slice(5).join(' ').replace(/^\./, '').replace(/ -> .*$/, ''))
+        .map((l) =>
+          l
+            .split(/\s+/)
+            .slice(5)
+            .join(' ')
+            .replace(/^\./, '')
+            .replace(/ -> .*$/, ''),
+        )
         .sort();
       const rpm = (
         await sh('find', [root, '-path', `${root}/var`, '-prune', '-o', '(', '-type', 'f', '-o', '-type', 'l', ')', '-print'])
