@@ -13,6 +13,7 @@ import { until } from '../../scripts/lab/daemon.js';
 import { Lab, type Peer, ROOT, requireKernelTests } from '../../scripts/lab/netns.js';
 import { ToolRunner } from '../../src/dataplane/exec.js';
 import { Container, cachedRootfs } from '../helpers/container.js';
+import { BASE_INVENTORY } from '../helpers/fixtures.js';
 import { DEB, ensurePackages, RPM, VERSION } from '../helpers/package.js';
 
 // Fails at once, naming what is missing, when not root or a tool is not installed.
@@ -32,17 +33,6 @@ networks:
     cidr: 10.200.0.0/24
 inventory:
   file: inventory.yaml
-`;
-const INVENTORY = `apiVersion: artesca-fw/v1
-nodes:
-  - name: node-1
-    roles: [bootstrap, master, etcd, infra, registry]
-    controlPlaneIP: 10.100.0.1
-    workloadPlaneIP: 10.200.0.1
-  - name: node-2
-    roles: [master, etcd, infra]
-    controlPlaneIP: 10.100.0.2
-    workloadPlaneIP: 10.200.0.2
 `;
 /** Something listening in the container on an allowed port (6443) and an unlisted one (9999), on the packaged runtime. */
 const LISTENER = `[Unit]
@@ -135,7 +125,7 @@ describe('the .deb under a real systemd', () => {
   it('with a config it starts, applies, answers /status, logs JSON to the journal; probes see it', async () => {
     mkdirSync(path.join(ct.root, 'etc/artesca-fw'), { recursive: true });
     writeFileSync(path.join(ct.root, 'etc/artesca-fw/config.yaml'), CONFIG);
-    writeFileSync(path.join(ct.root, 'etc/artesca-fw/inventory.yaml'), INVENTORY);
+    writeFileSync(path.join(ct.root, 'etc/artesca-fw/inventory.yaml'), BASE_INVENTORY);
     await ct.must('systemctl', ['start', 'afw-test-listener', 'artesca-fw']);
     await until(async () => (await curl('/readyz')).status === 200, 20_000, 200);
     const status = JSON.parse((await curl('/status')).body);
