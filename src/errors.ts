@@ -8,6 +8,12 @@ export const ERRORS = {
   AFW_YAML_SYNTAX: { exit: 1, what: 'a file is not valid YAML' },
   AFW_CONFIG_INVALID: { exit: 1, what: 'the config does not validate' },
   AFW_INVENTORY_INVALID: { exit: 1, what: 'the inventory does not validate' },
+  AFW_KUBECONFIG_INVALID: { exit: 1, what: 'the kubeconfig of inventory.kubernetes cannot be used' },
+  AFW_APISERVER: { exit: 1, what: 'the Kubernetes API server cannot be reached, refuses the agent, or answers nonsense' },
+  AFW_MEMBERSHIP_REFUSED: {
+    exit: 1,
+    what: 'the Nodes from the API server lack the local node or shrank beyond maxShrink: not used',
+  },
   AFW_CLUSTER_MISMATCH: { exit: 1, what: 'config and inventory disagree about this node' },
   AFW_INTERFACE_UNRESOLVED: { exit: 1, what: 'no local interface matches a plane' },
   AFW_NOT_ROOT: { exit: 1, what: 'the command needs root (CAP_NET_ADMIN)' },

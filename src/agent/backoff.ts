@@ -18,15 +18,19 @@ export class Backoff {
   private failures = 0;
   private hash: string | null = null;
 
-  constructor(private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly random: () => number = Math.random,
+    private readonly limits: { firstMs: number; maxMs: number } = { firstMs: FIRST_RETRY_MS, maxMs: MAX_RETRY_MS },
+  ) {}
 
   /** Records a failure (of the ruleset `hash`, null when unknown) and returns the pause before the next attempt. */
   failed(hash: string | null): number {
     if (hash !== null && this.hash !== null && hash !== this.hash) this.failures = 0;
     if (hash !== null) this.hash = hash;
     this.failures++;
-    const base = Math.min(FIRST_RETRY_MS * 2 ** (this.failures - 1), MAX_RETRY_MS);
-    return Math.min(Math.round(base * (0.9 + 0.2 * this.random())), MAX_RETRY_MS);
+    const { firstMs, maxMs } = this.limits;
+    const base = Math.min(firstMs * 2 ** (this.failures - 1), maxMs);
+    return Math.min(Math.round(base * (0.9 + 0.2 * this.random())), maxMs);
   }
 
   succeeded(): void {

@@ -5,10 +5,9 @@ import { type Desired, toDesired } from '../compile/desired.js';
 import type { HostInterface, InterfaceOverrides } from '../compile/resolve.js';
 import type { Ruleset } from '../compile/ruleset.js';
 import type { Plane } from '../config/model.js';
-import type { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { locate } from '../config/yaml-source.js';
 import { AfwError } from '../errors.js';
-import { hostInterfaces, loadSources, type Sources } from './sources.js';
+import { hostInterfaces, loadSources, type SourceOptions, type Sources } from './sources.js';
 
 export interface CompiledNode {
   sources: Sources;
@@ -18,9 +17,9 @@ export interface CompiledNode {
 
 export async function compileNode(
   configFile: string,
-  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[]; inventoryReader?: ChunkedYamlReader } = {},
+  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[] } & SourceOptions = {},
 ): Promise<CompiledNode> {
-  const sources = await loadSources(configFile, opts.inventoryReader);
+  const sources = await loadSources(configFile, opts);
   const ruleset = compile({
     config: sources.config,
     inventory: sources.inventory,

@@ -10,6 +10,7 @@ import { buildServer } from '../http/server.js';
 import { VERSION } from '../version.js';
 import { ConflictWatcher } from './conflicts.js';
 import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
+import { KubeMembership } from './kube-membership.js';
 import { type Reason, Reconciler } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
 import { loadState } from './state-store.js';
@@ -97,6 +98,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     );
   }
   reconciler = new Reconciler(opts.configFile, stateDir, log, metrics, runner);
+  // Membership from the API server (inventory.kubernetes): each change is a reconcile, like a file edit.
+  const kube = new KubeMembership(log, metrics, () => trigger('membership'));
+  reconciler.membership = () => kube.current;
+  /** inventory.kubernetes follows the config of the last reconcile that could read one. */
+  const followConfig = async (opts: { reload?: boolean } = {}) => {
+    if (reconciler.config) await kube.configure(reconciler.config, opts);
+  };
 
   // 1. Protection before the config is used: the last-known-good ruleset.
   try {
@@ -132,8 +140,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
             packets,
             bytes,
           }));
+        const k8s = kube.view();
         return {
           ...reconciler.status,
+          inventory:
+            reconciler.status.inventory && k8s
+              ? { ...reconciler.status.inventory, kubernetes: k8s }
+              : reconciler.status.inventory,
           ready: reconciler.readiness(),
           denied: {
             wouldOnly: reconciler.status.mode === 'audit',
@@ -153,15 +166,28 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   log.info({ event: 'startup', listen: `${listen.host}:${listen.port}`, version: VERSION }, 'status server listening');
 
   // 3. The config, now.
-  await reconciler.request('startup');
-
-  const trigger = (reason: Reason) => {
-    void reconciler.request(reason).then(() => files.setFiles(reconciler.watched));
-  };
+  function trigger(reason: Reason): void {
+    void reconciler
+      .request(reason)
+      .then(() => followConfig())
+      .then(() => files.setFiles(reconciler.watched));
+  }
   const files = new FileWatcher((file) => {
+    const config = reconciler.config;
+    if (config?.kubernetes && file === config.inventoryFile && kube.current) {
+      // The cache of the membership: ours, or an operator's apply (a new baseline for the shrink guard).
+      void kube.inventoryFileChanged();
+      return;
+    }
     log.info({ event: 'file', file }, `changed: ${file}`);
+    if (config?.kubernetes && file === config.kubernetes.kubeconfig) {
+      void followConfig({ reload: true });
+      return;
+    }
     trigger('file change');
   });
+  await reconciler.request('startup');
+  await followConfig();
   await files.setFiles(reconciler.watched);
   const ifaces = new InterfaceWatcher(() => {
     log.info({ event: 'interfaces' }, 'interfaces or addresses changed');
@@ -185,6 +211,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       clearInterval(beat);
       conflicts.stop();
       reconciler.stop();
+      await kube.stop();
       ifaces.stop();
       drift.stop();
       await files.close();

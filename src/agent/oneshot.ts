@@ -23,7 +23,9 @@ import {
   writePending,
 } from './confirm.js';
 import { findConflicts } from './conflicts.js';
+import type { ListedMembership } from './kube-once.js';
 import { loadConfigOnly } from './sources.js';
+import { writeTextAtomic } from './state-files.js';
 import { loadState, saveState } from './state-store.js';
 
 export interface CommandResult {
@@ -54,6 +56,7 @@ export async function checkCommand(
   const conflicts = await findConflicts(runner);
   const text = [
     describeRuleset(node.ruleset, node.sources.config, node.sources.inventory, backend),
+    ...membershipLines(node.sources.listed),
     ...conflicts.map((c) => `WARNING: ${c.message} (${c.evidence}).`),
   ].join('\n');
   return {
@@ -67,9 +70,28 @@ export async function checkCommand(
       backend,
       hash: desiredHash(node.desired),
       conflicts,
+      ...(node.sources.listed
+        ? {
+            membership: {
+              server: node.sources.listed.server,
+              resourceVersion: node.sources.listed.resourceVersion,
+              nodes: node.sources.listed.nodes.length,
+              leftOut: node.sources.listed.leftOut,
+            },
+          }
+        : {}),
       summary: text,
     },
   };
+}
+
+/** check with inventory.kubernetes: where the membership came from, and who was left out. */
+function membershipLines(listed: ListedMembership | undefined): string[] {
+  if (!listed) return [];
+  return [
+    `Membership: ${listed.nodes.length} Node(s) from ${listed.server} (resourceVersion ${listed.resourceVersion}).`,
+    ...listed.leftOut.map((l) => `WARNING: Node "${l.node}" left out: ${l.field ? `${l.field}: ` : ''}${l.reason}.`),
+  ];
 }
 
 export async function planCommand(configFile: string, overrides: InterfaceOverrides): Promise<CommandResult> {
@@ -154,6 +176,9 @@ export async function applyCommand(
   await clearRolledBack(stateDir);
   const report = await applyDesired(node.desired, tools);
   await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);
+  // By hand, the membership listed now is the new baseline (the daemon's shrink guard included).
+  const listed = node.sources.listed;
+  if (listed) await writeTextAtomic(node.sources.config.inventoryFile, listed.text, { dirMode: 0o755, mode: 0o644 });
   const what = report.changed
     ? `applied ruleset ${hash} (${counts.rules} rules, ${counts.sets} sets) on iptables-${tools.backend} in ${report.durationMs.toFixed(0)} ms`
     : `no change: ruleset ${hash} is already live on iptables-${tools.backend} (nothing written)`;

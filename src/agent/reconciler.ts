@@ -9,6 +9,8 @@ import { countRuleset } from '../compile/describe.js';
 import { countDesired, type Desired, desiredHash } from '../compile/desired.js';
 import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
 import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
+import type { Config } from '../config/model.js';
+import type { LoadedInventory } from '../config/validate-inventory.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { type ApplyReport, applyDesired, cutConnections } from '../dataplane/apply.js';
 import { type Backend, detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
@@ -23,7 +25,7 @@ import type { ConflictWarning } from './conflicts.js';
 import { collectWhenQuiet } from './memory.js';
 import { saveState } from './state-store.js';
 
-export type Reason = 'startup' | 'file change' | 'interface change' | 'drift' | 'signal' | 'state' | 'retry';
+export type Reason = 'startup' | 'file change' | 'interface change' | 'membership' | 'drift' | 'signal' | 'state' | 'retry';
 
 export interface ErrorView {
   code: string;
@@ -37,7 +39,7 @@ export interface AgentStatus {
   mode: string;
   endpoints: Endpoint[];
   unresolved: UnresolvedPlane[];
-  inventory: { file: string; nodes: number; loadedAt: string } | null;
+  inventory: { source: 'file' | 'kubernetes' | 'kubernetes cache'; file: string; nodes: number; loadedAt: string } | null;
   ruleset: {
     hash: string;
     appliedAt: string;
@@ -95,8 +97,12 @@ export class Reconciler {
   ruleset: Ruleset | null = null;
   index: Map<string, RuleLabels> = new Map();
   tools: Tools | null = null;
-  /** Paths the file watcher must follow (config, inventory). */
+  /** Paths the file watcher must follow (config, inventory, kubeconfig). */
   watched: string[] = [];
+  /** The config of the last reconcile that read one (the daemon follows inventory.kubernetes from it). */
+  config: Config | null = null;
+  /** With inventory.kubernetes: the membership in force (undefined: read the cache file). */
+  membership: (() => LoadedInventory | undefined) | undefined;
 
   private running: Promise<void> | null = null;
   private pending: Reason | null = null;
@@ -281,7 +287,10 @@ export class Reconciler {
   /** Reads and compiles config and inventory; a refusal changes nothing live. */
   private async compileOrRefuse(reason: Reason, at: string, started: number): Promise<Compiled | undefined> {
     try {
-      const node = await compileNode(this.configFile, { inventoryReader: this.inventoryReader });
+      const node = await compileNode(this.configFile, {
+        inventoryReader: this.inventoryReader,
+        membership: this.membership ?? (() => undefined),
+      });
       this.metrics.configValid.set(1);
       return node;
     } catch (err) {
@@ -306,12 +315,18 @@ export class Reconciler {
 
   private noteSources(node: Compiled, at: string): void {
     const { config, inventory } = node.sources;
-    this.watched = [this.configFile, config.inventoryFile];
+    this.config = config;
+    this.watched = [this.configFile, config.inventoryFile, ...(config.kubernetes ? [config.kubernetes.kubeconfig] : [])];
     this.status.node = node.ruleset.node;
     this.status.mode = config.mode;
     this.status.endpoints = node.ruleset.endpoints;
     this.status.unresolved = node.ruleset.unresolved;
-    this.status.inventory = { file: inventory.file, nodes: inventory.nodes.length, loadedAt: at };
+    this.status.inventory = {
+      source: node.sources.inventorySource,
+      file: inventory.file,
+      nodes: inventory.nodes.length,
+      loadedAt: at,
+    };
     this.metrics.inventoryNodes.set(inventory.nodes.length);
   }
 

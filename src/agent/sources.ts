@@ -6,17 +6,33 @@ import path from 'node:path';
 import type { HostInterface } from '../compile/resolve.js';
 import type { Config, Inventory } from '../config/model.js';
 import { type LoadedConfig, parseConfig } from '../config/validate-config.js';
-import { checkCluster, type LoadedInventory, parseInventory } from '../config/validate-inventory.js';
+import { checkCluster, type LoadedInventory, parseInventory, withLocalRoles } from '../config/validate-inventory.js';
 import type { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { AfwError } from '../errors.js';
 
 export const DEFAULT_CONFIG = '/etc/artesca-fw/config.yaml';
+
+import { type ListedMembership, listMembershipOnce } from './kube-once.js';
 
 export interface Sources {
   config: Config;
   inventory: Inventory;
   loadedConfig: LoadedConfig;
   loadedInventory: LoadedInventory;
+  /** Where the inventory came from: the file, the daemon's Kubernetes membership, or one list made for this command. */
+  inventorySource: 'file' | 'kubernetes' | 'kubernetes cache';
+  /** One-shot commands with inventory.kubernetes: the list they made. */
+  listed?: ListedMembership;
+}
+
+export interface SourceOptions {
+  /** The daemon's memory of parsed inventory items, so an edit re-parses only what changed. */
+  inventoryReader?: ChunkedYamlReader;
+  /**
+   * The daemon's membership from Kubernetes (undefined until it has one: the
+   * cache file is read). Absent: a one-shot command, which lists the Nodes once.
+   */
+  membership?: () => LoadedInventory | undefined;
 }
 
 async function readText(file: string, what: string): Promise<string> {
@@ -37,13 +53,33 @@ export async function loadConfigOnly(file: string): Promise<LoadedConfig> {
   return parseConfig(await readText(file, 'config'), file, { hostname: os.hostname() });
 }
 
-/** `inventoryReader`: the daemon's memory of parsed inventory items, so an edit re-parses only what changed. */
-export async function loadSources(file: string, inventoryReader?: ChunkedYamlReader): Promise<Sources> {
+export async function loadSources(file: string, opts: SourceOptions = {}): Promise<Sources> {
   const loadedConfig = await loadConfigOnly(file);
   const invFile = loadedConfig.config.inventoryFile;
-  const loadedInventory = parseInventory(await readText(invFile, 'inventory'), invFile, inventoryReader);
+  let loadedInventory: LoadedInventory | undefined;
+  let inventorySource: Sources['inventorySource'] = 'file';
+  let listed: ListedMembership | undefined;
+  if (loadedConfig.config.kubernetes) {
+    if (opts.membership) {
+      loadedInventory = opts.membership();
+      inventorySource = loadedInventory ? 'kubernetes' : 'kubernetes cache';
+    } else {
+      listed = await listMembershipOnce(loadedConfig.config);
+      loadedInventory = listed.loaded;
+      inventorySource = 'kubernetes';
+    }
+  }
+  loadedInventory ??= parseInventory(await readText(invFile, 'inventory'), invFile, opts.inventoryReader);
   checkCluster(loadedConfig, loadedInventory);
-  return { config: loadedConfig.config, inventory: loadedInventory.inventory, loadedConfig, loadedInventory };
+  const config = withLocalRoles(loadedConfig.config, loadedInventory.inventory);
+  return {
+    config,
+    inventory: loadedInventory.inventory,
+    loadedConfig: { ...loadedConfig, config },
+    loadedInventory,
+    inventorySource,
+    ...(listed ? { listed } : {}),
+  };
 }
 
 /** The host's interfaces and addresses, from getifaddrs (no process spawned). */

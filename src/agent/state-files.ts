@@ -171,12 +171,17 @@ export async function readStateFile<T extends Record<string, unknown>>(
 
 /** Writes a state file so that a crash or power cut leaves the old file or the new one, never a mix. */
 export async function writeStateFile(file: string, value: unknown): Promise<void> {
+  await writeTextAtomic(file, `${JSON.stringify(value, null, 1)}\n`, { dirMode: 0o700, mode: 0o600 });
+}
+
+/** Write to a temporary file, fsync, rename over, fsync the folder: readers see the old text or the new. */
+export async function writeTextAtomic(file: string, text: string, modes: { dirMode: number; mode: number }): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: modes.dirMode });
   const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
+  const fh = await open(tmp, 'w', modes.mode);
   try {
-    await fh.writeFile(`${JSON.stringify(value, null, 1)}\n`);
+    await fh.writeFile(text);
     await fh.sync();
   } finally {
     await fh.close();

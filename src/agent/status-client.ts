@@ -1,10 +1,12 @@
 // `artesca-fw status`: asks a running agent and prints a summary.
 import { AfwError } from '../errors.js';
+import type { KubernetesStatus } from './kube-membership.js';
 import type { CommandResult } from './oneshot.js';
 import type { AgentStatus } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
 
-type Status = AgentStatus & {
+type Status = Omit<AgentStatus, 'inventory'> & {
+  inventory: (NonNullable<AgentStatus['inventory']> & { kubernetes?: KubernetesStatus }) | null;
   ready: { ready: boolean; reason: string };
   version: string;
   startedAt: string;
@@ -38,7 +40,21 @@ export function formatStatus(s: Status): string {
       `  ruleset ${s.ruleset.hash} (${s.ruleset.source}) applied ${s.ruleset.appliedAt}: ${s.ruleset.rules} rules, ${s.ruleset.sets} sets, ${s.ruleset.setMembers} set members`,
     );
   } else lines.push('  no ruleset loaded');
-  if (s.inventory) lines.push(`  inventory ${s.inventory.file}: ${s.inventory.nodes} nodes, read ${s.inventory.loadedAt}`);
+  if (s.inventory) {
+    lines.push(
+      `  inventory (${s.inventory.source ?? 'file'}) ${s.inventory.file}: ${s.inventory.nodes} nodes, read ${s.inventory.loadedAt}`,
+    );
+  }
+  const k = s.inventory?.kubernetes;
+  if (k) {
+    const state = !k.synced ? 'NOT SYNCED' : k.stale ? `STALE since ${k.staleSince}` : 'watching';
+    lines.push(
+      `  kubernetes ${k.server ?? '?'}: ${state}; resourceVersion ${k.resourceVersion ?? '-'}, last event ${k.lastEventAt ?? 'none'}, ${k.lists} list(s), ${k.watches} watch(es)`,
+    );
+    for (const l of k.leftOut) lines.push(`  WARNING: Node "${l.node}" left out: ${l.field ? `${l.field}: ` : ''}${l.reason}`);
+    if (k.refused) lines.push(`  REFUSED at ${k.refused.at}: ${k.refused.reason}`);
+    if (k.lastError && k.stale) lines.push(`  API server error at ${k.lastError.at}: ${k.lastError.message}`);
+  }
   lines.push(
     `  drift repairs ${s.driftRepairs}; last reconcile: ${s.lastReconcile ? `${s.lastReconcile.result} (${s.lastReconcile.reason}) at ${s.lastReconcile.at}` : 'none'}`,
   );

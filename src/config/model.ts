@@ -62,14 +62,36 @@ export type DenyAction = 'drop' | 'reject';
 export type IcmpMode = 'essential' | 'all' | 'none';
 export type BackendChoice = 'auto' | 'legacy' | 'nft';
 
+/** Where a plane IP is found on a Kubernetes Node. */
+export type NodeIpSource = { kind: 'addressType'; type: string } | { kind: 'annotation'; key: string } | { kind: 'fromPlane' };
+
+/** `inventory.kubernetes`: membership from the cluster's Node objects. */
+export interface KubernetesSource {
+  /** Absolute path of the kubeconfig. */
+  kubeconfig: string;
+  roleLabelPrefix: string;
+  ip: Record<Plane, NodeIpSource>;
+  /** The largest fraction of the last good membership a new one may lose before it is refused. */
+  maxShrink: number;
+  /** Asked of the API server for each watch; a watch silent for longer (plus a margin) is replaced. */
+  watchTimeoutSeconds: number;
+}
+
 export interface Config {
   /** Absolute path of the config file. */
   file: string;
-  node: { name: string; roles: Role[] };
+  node: {
+    name: string;
+    roles: Role[];
+    /** node.roles left out (only with inventory.kubernetes): the local node's inventory entry gives them. */
+    rolesFromInventory?: boolean;
+  };
   networks: Record<Plane, PlaneNetwork>;
   virtualIPs: { management: string[]; data: string[] };
   /** Absolute path of the inventory file. */
   inventoryFile: string;
+  /** Set: the inventory comes from Kubernetes Node objects, and inventoryFile is its cache. */
+  kubernetes?: KubernetesSource;
   mode: Mode;
   denyAction: DenyAction;
   logDrops: boolean;

@@ -50,11 +50,36 @@ const planeNetwork = z.strictObject({
   interface: z.string().optional(),
 });
 
+/** Where a plane IP is on a Node: exactly one of the three (checked in validate-config.ts). */
+const nodeIpSource = z.strictObject({
+  addressType: z.string().optional(),
+  annotation: z.string().optional(),
+  cidr: z.literal('fromPlane', { error: 'must be fromPlane' }).optional(),
+});
+
+export const kubernetesSchema = z.strictObject({
+  kubeconfig: z.string({ error: 'must be the path of a kubeconfig file' }).min(1, { error: 'must not be empty' }),
+  roleLabelPrefix: z.string().optional(),
+  controlPlaneIP: nodeIpSource.optional(),
+  workloadPlaneIP: nodeIpSource.optional(),
+  maxShrink: z
+    .number({ error: 'must be a number from 0 to 1' })
+    .min(0, { error: 'must be a number from 0 to 1' })
+    .max(1, { error: 'must be a number from 0 to 1' })
+    .optional(),
+  watchTimeoutSeconds: z
+    .number({ error: 'must be a whole number of seconds, 5 to 3600' })
+    .int({ error: 'must be a whole number of seconds, 5 to 3600' })
+    .min(5, { error: 'must be a whole number of seconds, 5 to 3600' })
+    .max(3600, { error: 'must be a whole number of seconds, 5 to 3600' })
+    .optional(),
+});
+
 export const configSchema = z.strictObject({
   apiVersion,
   node: z.strictObject({
     name: z.string().min(1).optional(),
-    roles: z.array(role),
+    roles: z.array(role).optional(),
   }),
   networks: z.strictObject({
     controlPlane: planeNetwork,
@@ -66,7 +91,7 @@ export const configSchema = z.strictObject({
       data: z.array(z.string()).optional(),
     })
     .optional(),
-  inventory: z.strictObject({ file: z.string().min(1).optional() }),
+  inventory: z.strictObject({ file: z.string().min(1).optional(), kubernetes: kubernetesSchema.optional() }),
   mode: z.enum(['enforce', 'audit'], { error: 'must be enforce or audit' }).optional(),
   denyAction: z.enum(['drop', 'reject'], { error: 'must be drop or reject' }).optional(),
   logDrops: z.boolean({ error: 'must be true or false' }).optional(),
@@ -100,6 +125,7 @@ export const inventorySchema = z.strictObject({
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
+export type RawKubernetes = z.infer<typeof kubernetesSchema>;
 export type RawInventory = z.infer<typeof inventorySchema>;
 export type RawPolicy = z.infer<typeof policySchema>;
 export type RawIngressRule = z.infer<typeof ingressRuleSchema>;

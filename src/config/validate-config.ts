@@ -3,9 +3,9 @@
 import path from 'node:path';
 import { AfwError, type Problem } from '../errors.js';
 import { cidrContains, type ParsedCidr, parseAddress, parseCidr } from './addresses.js';
-import type { Config, FailsafeEntry, Plane, PlaneNetwork, Policy } from './model.js';
+import type { Config, FailsafeEntry, KubernetesSource, NodeIpSource, Plane, PlaneNetwork, Policy } from './model.js';
 import { PLANES, VIP_KEY } from './model.js';
-import { configSchema, type RawConfig } from './schema.js';
+import { configSchema, type RawConfig, type RawKubernetes } from './schema.js';
 import { parsePolicy, parsePort, type Report } from './validate-policy.js';
 import { type FieldPath, parseYaml, problemAt, type YamlSource } from './yaml-source.js';
 import { zodProblems } from './zod-problems.js';
@@ -21,7 +21,26 @@ export const DEFAULTS = {
   stateDir: '/var/lib/artesca-fw',
   inventoryFile: 'inventory.yaml',
   backend: 'auto',
+  kubernetes: {
+    roleLabelPrefix: 'node-role.kubernetes.io/',
+    controlPlaneIP: { kind: 'addressType', type: 'InternalIP' } as NodeIpSource,
+    workloadPlaneIP: { kind: 'annotation', key: 'projectcalico.org/IPv4Address' } as NodeIpSource,
+    maxShrink: 0.5,
+    watchTimeoutSeconds: 300,
+  },
 } as const;
+
+/** Node address types that carry an IP (Hostname, InternalDNS and ExternalDNS carry names). */
+const IP_ADDRESS_TYPES = ['InternalIP', 'ExternalIP'];
+/** A label or annotation key: an optional DNS-subdomain prefix and "/", then a name (Kubernetes' rule). */
+const KEY_PREFIX = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/$/;
+const KEY_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+function isKey(text: string): boolean {
+  const slash = text.lastIndexOf('/');
+  const prefix = slash < 0 ? '' : text.slice(0, slash + 1);
+  return (prefix === '' || (prefix.length <= 254 && KEY_PREFIX.test(prefix))) && KEY_NAME.test(text.slice(slash + 1));
+}
 
 export interface LoadedConfig {
   config: Config;
@@ -169,18 +188,28 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
     if (policy) policies.push(policy);
   });
 
-  const roles = [...new Set(raw.node.roles)];
-  if (roles.length !== raw.node.roles.length) report(['node', 'roles'], 'a role is listed twice');
+  const kubernetes = raw.inventory.kubernetes ? normalizeKubernetes(raw.inventory.kubernetes, dir, networks, report) : undefined;
+  const rawRoles = raw.node.roles ?? [];
+  const roles = [...new Set(rawRoles)];
+  if (roles.length !== rawRoles.length) report(['node', 'roles'], 'a role is listed twice');
+  if (raw.node.roles === undefined && !raw.inventory.kubernetes) {
+    report(['node'], "roles is required (it may be left out only with inventory.kubernetes: the local Node's labels give it)");
+  }
 
   return {
     file,
-    node: { name: raw.node.name ?? opts.hostname, roles: roles.sort() },
+    node: {
+      name: raw.node.name ?? opts.hostname,
+      roles: roles.sort(),
+      ...(raw.node.roles === undefined ? { rolesFromInventory: true } : {}),
+    },
     networks,
     virtualIPs: {
       management: normalizeVips(raw.virtualIPs?.management, 'controlPlane', networks.controlPlane, report),
       data: normalizeVips(raw.virtualIPs?.data, 'workloadPlane', networks.workloadPlane, report),
     },
     inventoryFile: path.resolve(dir, raw.inventory.file ?? DEFAULTS.inventoryFile),
+    ...(kubernetes ? { kubernetes } : {}),
     mode: raw.mode ?? DEFAULTS.mode,
     denyAction: raw.denyAction ?? DEFAULTS.denyAction,
     logDrops: raw.logDrops ?? DEFAULTS.logDrops,
@@ -193,5 +222,66 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
     stateDir: path.resolve(dir, raw.stateDir ?? DEFAULTS.stateDir),
     backend: raw.backend ?? DEFAULTS.backend,
     policies,
+  };
+}
+
+function normalizeIpSource(
+  raw: NonNullable<RawKubernetes['controlPlaneIP']> | undefined,
+  plane: Plane,
+  net: PlaneNetwork,
+  report: Report,
+): NodeIpSource {
+  const key = plane === 'controlPlane' ? 'controlPlaneIP' : 'workloadPlaneIP';
+  const at = ['inventory', 'kubernetes', key];
+  if (raw === undefined) return DEFAULTS.kubernetes[key];
+  const given = (['addressType', 'annotation', 'cidr'] as const).filter((k) => raw[k] !== undefined);
+  if (given.length !== 1) {
+    report(at, 'give exactly one of addressType, annotation or cidr: fromPlane');
+    return DEFAULTS.kubernetes[key];
+  }
+  if (raw.addressType !== undefined) {
+    if (!IP_ADDRESS_TYPES.includes(raw.addressType)) {
+      report(
+        [...at, 'addressType'],
+        `"${raw.addressType}" is not a Node address type with an IP: use ${IP_ADDRESS_TYPES.join(' or ')}`,
+      );
+    }
+    return { kind: 'addressType', type: raw.addressType };
+  }
+  if (raw.annotation !== undefined) {
+    if (!isKey(raw.annotation)) {
+      report([...at, 'annotation'], `"${raw.annotation}" is not an annotation key (e.g. projectcalico.org/IPv4Address)`);
+    }
+    return { kind: 'annotation', key: raw.annotation };
+  }
+  if (net.cidrs.length === 0) {
+    report([...at, 'cidr'], `fromPlane needs networks.${plane}.cidr (the plane is given by its interface)`);
+  }
+  return { kind: 'fromPlane' };
+}
+
+function normalizeKubernetes(
+  raw: RawKubernetes,
+  dir: string,
+  networks: Record<Plane, PlaneNetwork>,
+  report: Report,
+): KubernetesSource {
+  const prefix = raw.roleLabelPrefix ?? DEFAULTS.kubernetes.roleLabelPrefix;
+  // Whatever its shape, prefix + role must be a label key.
+  if (!isKey(`${prefix}registry`)) {
+    report(
+      ['inventory', 'kubernetes', 'roleLabelPrefix'],
+      `"${prefix}" + a role is not a label key (e.g. node-role.kubernetes.io/)`,
+    );
+  }
+  return {
+    kubeconfig: path.resolve(dir, raw.kubeconfig),
+    roleLabelPrefix: prefix,
+    ip: {
+      controlPlane: normalizeIpSource(raw.controlPlaneIP, 'controlPlane', networks.controlPlane, report),
+      workloadPlane: normalizeIpSource(raw.workloadPlaneIP, 'workloadPlane', networks.workloadPlane, report),
+    },
+    maxShrink: raw.maxShrink ?? DEFAULTS.kubernetes.maxShrink,
+    watchTimeoutSeconds: raw.watchTimeoutSeconds ?? DEFAULTS.kubernetes.watchTimeoutSeconds,
   };
 }

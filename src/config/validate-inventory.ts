@@ -176,7 +176,16 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     );
   } else {
     const local = inv.inventory.nodes[idx]!;
-    if (local.roles.join(',') !== config.node.roles.join(',')) {
+    if (config.kubernetes && !config.node.rolesFromInventory && local.roles.join(',') !== config.node.roles.join(',')) {
+      // The labels are the truth in the cluster: point at the config, the one thing the operator edits.
+      problems.push(
+        problemAt(
+          cfg.source,
+          ['node', 'roles'],
+          `[${config.node.roles.join(', ')}] differ from the roles [${local.roles.join(', ')}] of Node "${local.name}" (its ${config.kubernetes.roleLabelPrefix}<role> labels): fix node.roles or leave it out to follow the labels`,
+        ),
+      );
+    } else if (!config.node.rolesFromInventory && local.roles.join(',') !== config.node.roles.join(',')) {
       invReport(
         ['nodes', idx, 'roles'],
         `roles [${local.roles.join(', ')}] of "${local.name}" differ from node.roles [${config.node.roles.join(', ')}] in ${config.file}`,
@@ -186,4 +195,11 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
   if (problems.length > 0) {
     throw new AfwError('AFW_CLUSTER_MISMATCH', `config and inventory disagree (${problems.length} problem(s))`, { problems });
   }
+}
+
+/** node.roles left out of config.yaml (inventory.kubernetes): the local node's roles are its inventory entry's (its labels). */
+export function withLocalRoles(config: Config, inventory: Inventory): Config {
+  if (!config.node.rolesFromInventory) return config;
+  const local = inventory.nodes.find((n) => n.name === config.node.name);
+  return local ? { ...config, node: { ...config.node, roles: [...local.roles] } } : config;
 }

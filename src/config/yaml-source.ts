@@ -58,7 +58,7 @@ export function positionalSource(file: string, text: string, data: unknown): Yam
 export function parseYaml(
   text: string,
   file: string,
-  code: 'AFW_CONFIG_INVALID' | 'AFW_INVENTORY_INVALID',
+  code: 'AFW_CONFIG_INVALID' | 'AFW_INVENTORY_INVALID' | 'AFW_KUBECONFIG_INVALID',
   reader?: ChunkedYamlReader,
 ): YamlSource {
   let data: unknown;

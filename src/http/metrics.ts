@@ -92,6 +92,44 @@ export class Metrics {
     buckets: [0.001, 0.01, 0.1, 1, 5, 30],
     registers: [this.registry],
   });
+  // Membership from Kubernetes (inventory.kubernetes); absent from the source: zero.
+  readonly membershipSynced = new Gauge({
+    name: 'artesca_fw_membership_synced',
+    help: '1 once the first list of Node objects has been received from the API server',
+    registers: [this.registry],
+  });
+  readonly membershipStale = new Gauge({
+    name: 'artesca_fw_membership_stale',
+    help: '1 while the API server cannot be followed (no watch running): the last membership is kept',
+    registers: [this.registry],
+  });
+  readonly membershipRequests = new Counter({
+    name: 'artesca_fw_membership_requests_total',
+    help: 'Requests made to the API server, by kind (list page, watch)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly membershipEvents = new Counter({
+    name: 'artesca_fw_membership_events_total',
+    help: 'Watch events received, by type',
+    labelNames: ['type'],
+    registers: [this.registry],
+  });
+  readonly membershipRefused = new Counter({
+    name: 'artesca_fw_membership_refused_total',
+    help: 'Memberships refused by a guard (local node missing, shrink beyond maxShrink)',
+    registers: [this.registry],
+  });
+  readonly membershipLeftOut = new Gauge({
+    name: 'artesca_fw_membership_left_out_nodes',
+    help: 'Nodes left out of the membership (a plane IP missing or invalid)',
+    registers: [this.registry],
+  });
+  readonly membershipLastEvent = new Gauge({
+    name: 'artesca_fw_membership_last_event_timestamp_seconds',
+    help: 'When the last list or watch event (bookmarks included) was received',
+    registers: [this.registry],
+  });
   readonly lastApply = new Gauge({
     name: 'artesca_fw_last_apply_timestamp_seconds',
     help: 'When the ruleset was last written',

@@ -1,0 +1,282 @@
+// The daemon's membership from Kubernetes: owns the Node informer, turns each
+// change of the Nodes into an inventory, guards it (local node present, no
+// shrink beyond maxShrink), hands it to the reconciler, and writes it to
+// inventory.file (the cache a restart or a boot without the API server starts
+// from). Fail static: while the API server cannot be followed, the last
+// membership and its rules stay.
+
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { Config } from '../config/model.js';
+import { type LoadedInventory, parseInventory } from '../config/validate-inventory.js';
+import { asAfwError } from '../errors.js';
+import type { Metrics } from '../http/metrics.js';
+import { HttpsNodeApi } from '../membership/api-client.js';
+import { loadCredentials } from '../membership/credentials.js';
+import { membershipView, nodeFingerprint, trimNode } from '../membership/loaded-membership.js';
+import { refuseMembership } from '../membership/membership-guard.js';
+import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
+import type { LeftOutNode } from '../membership/node-mapping.js';
+import type { NodeObject } from '../membership/node-object.js';
+import { Backoff } from './backoff.js';
+import { writeTextAtomic } from './state-files.js';
+
+/** Reconnects after a dropped or silent watch: 0.2 s doubling, capped at 5 s, jittered. */
+const RECONNECT = { firstMs: 200, maxMs: 5000 };
+const PAGE_SIZE = 500;
+
+function reconnectPolicy(): { failed(): number; succeeded(): void } {
+  const b = new Backoff(Math.random, RECONNECT);
+  return { failed: () => b.failed(null), succeeded: () => b.succeeded() };
+}
+
+export interface KubernetesStatus {
+  server: string | null;
+  kubeconfig: string;
+  synced: boolean;
+  /** The source cannot be followed right now: the last membership is kept (fail static). */
+  stale: boolean;
+  staleSince: string | null;
+  watching: boolean;
+  lastEventAt: string | null;
+  resourceVersion: string | null;
+  lists: number;
+  watches: number;
+  relists: number;
+  events: number;
+  /** Nodes in the membership in force. */
+  nodes: number | null;
+  leftOut: LeftOutNode[];
+  /** The last membership a guard refused, while it is the latest the API server gave. */
+  refused: { reason: string; at: string } | null;
+  lastError: { message: string; at: string } | null;
+}
+
+/** The settings whose change needs a new informer (new credentials, or Nodes trimmed differently). */
+function informerKey(c: Config): string {
+  const k = c.kubernetes!;
+  return JSON.stringify([k.kubeconfig, k.roleLabelPrefix, k.ip, k.watchTimeoutSeconds]);
+}
+
+export class KubeMembership {
+  /** The membership in force (undefined until the first accepted one: the reconciler reads the cache file). */
+  current: LoadedInventory | undefined;
+  private informer: NodeInformer | null = null;
+  private key = '';
+  private config: Config | null = null;
+  private server: string | null = null;
+  private lastGoodCount: number | undefined;
+  private writtenText: string | undefined;
+  private readonly fingerprints = new Map<string, string>();
+  private leftOut: LeftOutNode[] = [];
+  private refused: KubernetesStatus['refused'] = null;
+  private setupError: { message: string; at: string } | null = null;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    /** Called when a new membership is in force: the reconciler loads it. */
+    private readonly onAccepted: () => void,
+  ) {}
+
+  get active(): boolean {
+    return this.config?.kubernetes !== undefined;
+  }
+
+  /** Follows the config: starts, restarts or stops the informer; re-maps the Nodes when only the networks changed. */
+  async configure(config: Config, opts: { reload?: boolean } = {}): Promise<void> {
+    if (!config.kubernetes) {
+      if (this.informer) this.log.info({ event: 'membership' }, 'inventory.kubernetes removed: following the inventory file');
+      await this.stopInformer();
+      this.config = config;
+      this.current = undefined;
+      this.metrics.membershipSynced.set(0);
+      this.metrics.membershipStale.set(0);
+      return;
+    }
+    const before = this.config;
+    this.config = config;
+    const key = informerKey(config);
+    if (this.informer && key === this.key && !opts.reload) {
+      if (JSON.stringify(before?.networks) !== JSON.stringify(config.networks) || before?.node.name !== config.node.name) {
+        this.evaluate('config');
+      }
+      return;
+    }
+    await this.stopInformer();
+    this.key = key;
+    if (this.lastGoodCount === undefined) await this.readBaseline();
+    try {
+      const creds = await loadCredentials(config.kubernetes.kubeconfig);
+      this.server = creds.server;
+      this.setupError = null;
+      this.informer = new NodeInformer(new HttpsNodeApi(creds), {
+        timeoutSeconds: config.kubernetes.watchTimeoutSeconds,
+        pageSize: PAGE_SIZE,
+        retry: reconnectPolicy(),
+        trim: (n) => trimNode(n, config),
+        onChange: (cause, nodes, changed) => this.onNodes(cause, nodes, changed),
+        onRequest: (kind) => this.metrics.membershipRequests.inc({ kind }),
+        onEvent: (type) => {
+          this.metrics.membershipEvents.inc({ type });
+          this.metrics.membershipLastEvent.set(Date.now() / 1000);
+        },
+        onError: (message) => {
+          this.metrics.membershipStale.set(1);
+          this.log.warn(
+            { event: 'membership', server: this.server, err: message },
+            `API server: ${message}; keeping the last membership`,
+          );
+        },
+      });
+      this.log.info(
+        { event: 'membership', server: creds.server, kubeconfig: config.kubernetes.kubeconfig },
+        `following the Node objects of ${creds.server}`,
+      );
+      this.informer.start();
+    } catch (err) {
+      const e = asAfwError(err);
+      this.setupError = { message: e.lines().join('; '), at: new Date().toISOString() };
+      this.metrics.membershipStale.set(1);
+      this.log.error({ event: 'membership', code: e.code, problems: e.lines() }, `cannot follow the API server: ${e.message}`);
+    }
+  }
+
+  /** The cache file is the baseline of the shrink guard after a restart (and after an operator's apply). */
+  async readBaseline(): Promise<void> {
+    const file = this.config?.inventoryFile;
+    if (!file) return;
+    try {
+      const text = await readFile(file, 'utf8');
+      if (text === this.writtenText) return;
+      this.lastGoodCount = parseInventory(text, file).inventory.nodes.length;
+      this.writtenText = text;
+    } catch {
+      // No cache yet, or a broken one: the first list is judged on the local node alone.
+    }
+  }
+
+  /** The inventory file changed: if someone else wrote it (an operator's apply), it is the new baseline. */
+  async inventoryFileChanged(): Promise<void> {
+    const count = this.lastGoodCount;
+    await this.readBaseline();
+    if (this.lastGoodCount !== count && this.refused) this.evaluate('baseline');
+  }
+
+  private onNodes(cause: 'list' | 'event', nodes: ReadonlyMap<string, NodeObject>, changed?: string): void {
+    this.metrics.membershipSynced.set(1);
+    this.metrics.membershipStale.set(0);
+    this.metrics.membershipLastEvent.set(Date.now() / 1000);
+    if (cause === 'event' && changed !== undefined) {
+      // Status heartbeats change nothing the mapping reads: no work for them.
+      const node = nodes.get(changed);
+      const fp = node ? nodeFingerprint(node) : undefined;
+      if (fp === this.fingerprints.get(changed) && this.current) return;
+      if (fp === undefined) this.fingerprints.delete(changed);
+      else this.fingerprints.set(changed, fp);
+    } else {
+      this.fingerprints.clear();
+      for (const [name, node] of nodes) this.fingerprints.set(name, nodeFingerprint(node));
+    }
+    this.evaluate(cause);
+  }
+
+  /** Maps the Nodes, guards the result, and puts it in force. */
+  private evaluate(cause: string): void {
+    const config = this.config;
+    if (!this.informer?.stats.synced || !config?.kubernetes) return;
+    const server = this.server ?? '?';
+    const view = membershipView(this.informer.nodes.values(), config, server);
+    this.leftOut = view.leftOut;
+    this.metrics.membershipLeftOut.set(view.leftOut.length);
+    const refusal = refuseMembership({
+      next: view.nodes,
+      localName: config.node.name,
+      lastGoodCount: this.lastGoodCount,
+      maxShrink: config.kubernetes.maxShrink,
+      server,
+    });
+    if (refusal) {
+      if (this.refused?.reason !== refusal) {
+        this.metrics.membershipRefused.inc();
+        this.log.error(
+          { event: 'membership', cause, result: 'refused', nodes: view.nodes.length },
+          `membership refused: ${refusal}`,
+        );
+      }
+      this.refused = { reason: refusal, at: new Date().toISOString() };
+      return;
+    }
+    if (this.refused) this.log.info({ event: 'membership', cause }, 'membership accepted again');
+    this.refused = null;
+    const changed = view.text !== this.writtenText || this.current === undefined;
+    if (!changed) return;
+    for (const l of view.leftOut) {
+      this.log.warn(
+        { event: 'membership', node: l.node, field: l.field },
+        `Node "${l.node}" left out: ${l.field} ${l.reason}`.replace('  ', ' '),
+      );
+    }
+    this.current = view.loaded;
+    this.lastGoodCount = view.nodes.length;
+    this.log.info(
+      {
+        event: 'membership',
+        cause,
+        nodes: view.nodes.length,
+        leftOut: view.leftOut.length,
+        resourceVersion: this.informer.stats.resourceVersion,
+      },
+      `membership: ${view.nodes.length} node(s) from ${server}`,
+    );
+    this.onAccepted();
+    if (view.text !== this.writtenText) void this.writeCache(config.inventoryFile, view.text);
+  }
+
+  private async writeCache(file: string, text: string): Promise<void> {
+    this.writtenText = text;
+    try {
+      await writeTextAtomic(file, text, { dirMode: 0o755, mode: 0o644 });
+    } catch (err) {
+      this.log.error(
+        { event: 'membership', file, err: (err as Error).message },
+        `membership in force, but its cache ${file} was not written (a restart without the API server would use the old one)`,
+      );
+    }
+  }
+
+  private async stopInformer(): Promise<void> {
+    const informer = this.informer;
+    this.informer = null;
+    if (informer) await informer.stop();
+  }
+
+  async stop(): Promise<void> {
+    await this.stopInformer();
+  }
+
+  view(): KubernetesStatus | null {
+    const k = this.config?.kubernetes;
+    if (!k) return null;
+    const s: Partial<InformerStats> = this.informer?.stats ?? {};
+    const stale = !this.informer || !s.watching;
+    return {
+      server: this.server,
+      kubeconfig: k.kubeconfig,
+      synced: s.synced ?? false,
+      stale,
+      staleSince: stale ? (s.staleSince ?? this.setupError?.at ?? null) : null,
+      watching: s.watching ?? false,
+      lastEventAt: s.lastEventAt ?? null,
+      resourceVersion: s.resourceVersion ?? null,
+      lists: s.lists ?? 0,
+      watches: s.watches ?? 0,
+      relists: s.relists ?? 0,
+      events: s.events ?? 0,
+      nodes: this.current?.inventory.nodes.length ?? null,
+      leftOut: this.leftOut,
+      refused: this.refused,
+      lastError: this.setupError ?? s.lastError ?? null,
+    };
+  }
+}

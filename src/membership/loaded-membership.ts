@@ -1,0 +1,53 @@
+// A membership as the rest of the agent sees an inventory (pure): the same
+// LoadedInventory a parsed inventory.yaml gives, with the text it would have
+// on disk, so validation errors can still point at a line of the cache file.
+import type { Config } from '../config/model.js';
+import type { LoadedInventory } from '../config/validate-inventory.js';
+import { positionalSource } from '../config/yaml-source.js';
+import { inventoryData, inventoryText } from './inventory-text.js';
+import { type Membership, membershipFromNodes } from './node-mapping.js';
+import type { NodeObject } from './node-object.js';
+
+export interface MembershipView extends Membership {
+  loaded: LoadedInventory;
+  /** What inventory.file holds for this membership. */
+  text: string;
+}
+
+export function membershipView(nodes: Iterable<NodeObject>, config: Config, server: string): MembershipView {
+  if (!config.kubernetes) throw new Error('membershipView without inventory.kubernetes');
+  const m = membershipFromNodes(nodes, config.kubernetes, config.networks);
+  const text = inventoryText(m.nodes, server);
+  const file = config.inventoryFile;
+  return {
+    ...m,
+    text,
+    loaded: { inventory: { file, nodes: m.nodes }, source: positionalSource(file, text, inventoryData(m.nodes)) },
+  };
+}
+
+/** Keeps of a Node only what the mapping reads: a real Node (images, conditions) is many times larger. */
+export function trimNode(node: NodeObject, config: Config): NodeObject {
+  const k = config.kubernetes!;
+  const labels: Record<string, string> = {};
+  for (const [key, v] of Object.entries(node.metadata.labels ?? {})) if (key.startsWith(k.roleLabelPrefix)) labels[key] = v;
+  const annotations: Record<string, string> = {};
+  for (const src of Object.values(k.ip)) {
+    const v = src.kind === 'annotation' ? node.metadata.annotations?.[src.key] : undefined;
+    if (src.kind === 'annotation' && v !== undefined) annotations[src.key] = v;
+  }
+  return {
+    metadata: {
+      name: node.metadata.name,
+      ...(node.metadata.resourceVersion ? { resourceVersion: node.metadata.resourceVersion } : {}),
+      labels,
+      annotations,
+    },
+    status: { addresses: (node.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })) },
+  };
+}
+
+/** What of a trimmed Node matters to the mapping (resourceVersion aside): equal fingerprints, same entry. */
+export function nodeFingerprint(node: NodeObject): string {
+  return JSON.stringify([node.metadata.labels, node.metadata.annotations, node.status?.addresses]);
+}

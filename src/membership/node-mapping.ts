@@ -1,0 +1,140 @@
+// Node objects -> inventory entries (pure). The mapping of kubernetes.md: roles
+// from `<roleLabelPrefix><role>` labels, plane IPs from an address type, an
+// annotation, or the first address inside the plane CIDR. A Node whose plane IP
+// cannot be found, or lies outside the plane CIDR, is left out and named; it
+// never blocks the others.
+import { addressFacts, inCidr } from '../config/addresses.js';
+import type { InventoryNode, KubernetesSource, NodeIpSource, Plane, PlaneNetwork, Role } from '../config/model.js';
+import { PLANES, ROLES } from '../config/model.js';
+import { planeCidrs } from '../config/validate-config.js';
+import type { NodeObject } from './node-object.js';
+
+/** A Node that is not in the membership, and why. */
+export interface LeftOutNode {
+  node: string;
+  field: string;
+  reason: string;
+}
+
+export interface Membership {
+  /** Sorted by name. */
+  nodes: InventoryNode[];
+  leftOut: LeftOutNode[];
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+function rolesOf(node: NodeObject, prefix: string): Role[] {
+  const roles: Role[] = [];
+  for (const key of Object.keys(node.metadata.labels ?? {})) {
+    if (!key.startsWith(prefix)) continue;
+    const role = key.slice(prefix.length);
+    if ((ROLES as readonly string[]).includes(role)) roles.push(role as Role);
+  }
+  return roles.sort();
+}
+
+/** The candidate addresses for a plane, in the Node's order, and the field they came from. */
+function candidates(node: NodeObject, source: NodeIpSource): { field: string; texts: string[] } {
+  const addresses = node.status?.addresses ?? [];
+  switch (source.kind) {
+    case 'addressType':
+      return {
+        field: `status.addresses[type=${source.type}]`,
+        texts: addresses.filter((a) => a.type === source.type).map((a) => a.address),
+      };
+    case 'annotation': {
+      const value = node.metadata.annotations?.[source.key];
+      // An address or address/prefix (calico writes 10.200.0.3/24); a comma adds one of the other family.
+      const texts = value === undefined ? [] : value.split(',').map((v) => v.trim().replace(/\/\d{1,3}$/, ''));
+      return { field: `metadata.annotations[${source.key}]`, texts };
+    }
+    case 'fromPlane':
+      return { field: 'status.addresses', texts: addresses.map((a) => a.address) };
+  }
+}
+
+/** The plane addresses of one Node (at most one per family), or why there are none. */
+function planeAddresses(
+  node: NodeObject,
+  plane: Plane,
+  source: NodeIpSource,
+  net: PlaneNetwork,
+): { addresses: string[] } | { field: string; reason: string } {
+  const { field, texts } = candidates(node, source);
+  const cidrs = planeCidrs(net);
+  const out: string[] = [];
+  const families = new Set<number>();
+  let outside: string | undefined;
+  for (const text of texts) {
+    const facts = addressFacts(text);
+    if (!facts) {
+      if (source.kind === 'fromPlane') continue;
+      return { field, reason: `"${text}" is not an IP address` };
+    }
+    if (families.has(facts.family)) continue;
+    if (cidrs.length > 0) {
+      const sameFamily = cidrs.filter((c) => c.family === facts.family);
+      // A family the plane has no CIDR for is not on this plane (a dual-stack InternalIP, for one).
+      if (sameFamily.length === 0) continue;
+      if (!sameFamily.some((c) => inCidr(facts.text, c))) {
+        outside ??= facts.text;
+        continue;
+      }
+    }
+    families.add(facts.family);
+    out.push(facts.text);
+  }
+  if (out.length > 0) return { addresses: out };
+  if (outside) return { field, reason: `${outside} is outside the ${plane} CIDR ${net.cidrs.join(', ')}` };
+  if (source.kind === 'fromPlane') return { field, reason: `no address in the ${plane} CIDR ${net.cidrs.join(', ')}` };
+  return { field, reason: texts.length === 0 ? 'missing' : `no usable ${plane} address in "${texts.join(',')}"` };
+}
+
+/**
+ * The membership the Nodes describe. `nodes` may come in any order: the result
+ * is sorted by name, so the same cluster always gives the same inventory.
+ */
+export function membershipFromNodes(
+  nodes: Iterable<NodeObject>,
+  k8s: KubernetesSource,
+  networks: Record<Plane, PlaneNetwork>,
+): Membership {
+  const sorted = [...nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
+  const out: InventoryNode[] = [];
+  const leftOut: LeftOutNode[] = [];
+  const owner: Record<Plane, Map<string, string>> = { controlPlane: new Map(), workloadPlane: new Map() };
+  for (const node of sorted) {
+    const name = node.metadata.name;
+    if (!NAME.test(name)) {
+      leftOut.push({ node: name, field: 'metadata.name', reason: 'not a host name' });
+      continue;
+    }
+    const addresses = {} as Record<Plane, string[]>;
+    let problem: LeftOutNode | undefined;
+    for (const plane of PLANES) {
+      const found = planeAddresses(node, plane, k8s.ip[plane], networks[plane]);
+      if ('reason' in found) {
+        problem = { node: name, field: found.field, reason: `${plane} IP: ${found.reason}` };
+        break;
+      }
+      const taken = found.addresses.find((a) => owner[plane].has(a));
+      if (taken) {
+        problem = {
+          node: name,
+          field: '',
+          reason: `${plane} IP ${taken} is already the address of Node "${owner[plane].get(taken)}"`,
+        };
+        break;
+      }
+      addresses[plane] = found.addresses;
+    }
+    if (problem) {
+      leftOut.push(problem);
+      continue;
+    }
+    for (const plane of PLANES) for (const a of addresses[plane]) owner[plane].set(a, name);
+    out.push({ name, roles: rolesOf(node, k8s.roleLabelPrefix), addresses });
+  }
+  return { nodes: out, leftOut };
+}
