@@ -32,6 +32,10 @@ export interface ClusterOptions {
   vipHolder?: string;
   /** Extra config fields for every node (mode, denyAction, policies...). */
   extra?: Record<string, unknown>;
+  /** Edits each node's config before it is written (inventory.kubernetes, for one). */
+  configure?: (n: ClusterNode, config: Record<string, unknown>, dir: string) => void;
+  /** Runs once the namespaces and peers are up, before any agent starts. */
+  beforeAgents?: (c: Cluster) => Promise<void>;
   /** Start a peer helper (listener and prober) in every namespace. */
   peers?: boolean;
   tag?: string;
@@ -60,8 +64,16 @@ export class Cluster {
       await c.build();
       return c;
     } catch (err) {
+      // What the agents said is what explains a cluster that did not come up.
+      const said = Object.entries(c.daemons).map(
+        ([name, d]) =>
+          `${name}: ${d.logs
+            .slice(-4)
+            .map((l) => l.msg)
+            .join(' | ')} ${d.stderr.slice(-3).join(' | ')}`,
+      );
       await c.stop();
-      throw err;
+      throw new Error(`${(err as Error).message}\n${said.join('\n')}`, { cause: err });
     }
   }
 
@@ -105,6 +117,7 @@ export class Cluster {
     if (this.opts.peers !== false) {
       for (const name of specs.map((s) => s.name)) this.peers[name] = this.lab.peer(this.ns[name]!);
     }
+    await this.opts.beforeAgents?.(this);
     for (const n of this.nodes) this.startAgent(n);
     await Promise.all(this.nodes.map((n) => this.waitReady(n.name)));
   }
@@ -159,9 +172,16 @@ export class Cluster {
       stateDir: path.join(this.dir, n.name, 'state'),
       ...(this.opts.extra ?? {}),
     };
+    this.opts.configure?.(n, config, this.dir);
     const file = path.join(this.dir, `${n.name}.yaml`);
     writeFileSync(file, stringify(config));
     return file;
+  }
+
+  /** Kills a node's agent (SIGKILL, as a crash) and starts a new one with the same config. */
+  async restartAgent(name: string): Promise<void> {
+    await this.daemons[name]!.kill('SIGKILL');
+    this.daemons[name] = new DaemonProc(this.ns[name]!, ['--config', this.configFiles[name]!]);
   }
 
   private startAgent(n: ClusterNode): void {

@@ -140,6 +140,15 @@ export class Peer {
     return this.call({ op: 'http', url }) as Promise<{ status: number; body: string; contentType?: string }>;
   }
 
+  /** Forwards TCP `port` in the peer's namespace to a unix socket of the test process. */
+  forward(port: number, socketPath: string): Promise<unknown> {
+    return this.call({ op: 'forward', port, socketPath });
+  }
+
+  unforward(port: number): Promise<unknown> {
+    return this.call({ op: 'unforward', port });
+  }
+
   stop(): void {
     this.proc.stdin.end();
     this.proc.kill('SIGTERM');

@@ -150,6 +150,32 @@ async function httpGet(url, timeoutMs) {
   }
 }
 
+/**
+ * Forwards TCP connections on `port` to a unix socket (a server running in the
+ * test process: filesystem sockets are not tied to a network namespace).
+ * The bytes pass untouched, so TLS is end to end.
+ */
+const forwarders = new Map();
+function forward(port, socketPath) {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer((client) => {
+      const upstream = net.connect(socketPath);
+      client.pipe(upstream).pipe(client);
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', close);
+      upstream.on('error', close);
+      client.on('close', close);
+      upstream.on('close', close);
+    });
+    srv.on('error', reject);
+    srv.listen({ port, host: '::', ipv6Only: false }, () => resolve('forwarding'));
+    forwarders.set(port, srv);
+  });
+}
+
 async function handle(m) {
   switch (m.op) {
     case 'listen':
@@ -164,6 +190,16 @@ async function handle(m) {
       return banner(m.host, m.port, m.timeoutMs ?? 1000);
     case 'http':
       return httpGet(m.url, m.timeoutMs ?? 2000);
+    case 'forward':
+      return forward(m.port, m.socketPath);
+    case 'unforward': {
+      const srv = forwarders.get(m.port);
+      forwarders.delete(m.port);
+      if (!srv) return 'not forwarding';
+      srv.close();
+      srv.closeAllConnections?.();
+      return 'stopped';
+    }
     case 'close':
       held.get(m.conn)?.destroy();
       held.delete(m.conn);

@@ -97,13 +97,21 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       'config unreadable at start: using the default state dir and status address',
     );
   }
-  reconciler = new Reconciler(opts.configFile, stateDir, log, metrics, runner);
+  const configFile = opts.configFile;
+  reconciler = new Reconciler(configFile, stateDir, log, metrics, runner);
   // Membership from the API server (inventory.kubernetes): each change is a reconcile, like a file edit.
   const kube = new KubeMembership(log, metrics, () => trigger('membership'));
   reconciler.membership = () => kube.current;
-  /** inventory.kubernetes follows the config of the last reconcile that could read one. */
+  /**
+   * inventory.kubernetes follows the config file, read on its own: the first
+   * membership must be fetched even while the inventory (its cache) is missing.
+   */
   const followConfig = async (opts: { reload?: boolean } = {}) => {
-    if (reconciler.config) await kube.configure(reconciler.config, opts);
+    const config = await loadConfigOnly(configFile).then(
+      (l) => l.config,
+      () => reconciler.config,
+    );
+    if (config) await kube.configure(config, opts);
   };
 
   // 1. Protection before the config is used: the last-known-good ruleset.

@@ -21,8 +21,12 @@ import type { NodeObject } from '../membership/node-object.js';
 import { Backoff } from './backoff.js';
 import { writeTextAtomic } from './state-files.js';
 
-/** Reconnects after a dropped or silent watch: 0.2 s doubling, capped at 5 s, jittered. */
-const RECONNECT = { firstMs: 200, maxMs: 5000 };
+/**
+ * Reconnects after a dropped or silent watch, or a refused list: 0.2 s
+ * doubling, capped at 2 s, jittered (so a cluster's agents do not retry in
+ * step). The cap bounds how long an API server that is back goes unnoticed.
+ */
+const RECONNECT = { firstMs: 200, maxMs: 2000 };
 const PAGE_SIZE = 500;
 
 function reconnectPolicy(): { failed(): number; succeeded(): void } {
