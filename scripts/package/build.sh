@@ -65,7 +65,7 @@ install -m 0644 systemd/artesca-fw.tmpfiles "$STAGE/usr/lib/tmpfiles.d/artesca-f
 DOC=$STAGE/usr/share/doc/artesca-fw
 install -m 0644 README.md "$DOC/README.md"
 install -m 0644 config/config.yaml config/inventory.yaml "$DOC/examples/"
-[ ! -f deploy/rbac.yaml ] || install -m 0644 deploy/rbac.yaml "$DOC/examples/rbac.yaml"
+install -m 0644 deploy/rbac.yaml deploy/apiserver-access.conf "$DOC/examples/"
 install -m 0644 scripts/package/copyright "$DOC/copyright"
 install -D -m 0644 scripts/package/lintian-overrides "$STAGE/usr/share/lintian/overrides/artesca-fw"
 printf 'artesca-fw (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- artesca-fw developers <artesca-fw@scality.com>  %s\n' \

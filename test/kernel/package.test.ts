@@ -247,6 +247,8 @@ describe('the package files', () => {
       '/usr/lib/systemd/system/artesca-fw.service',
       '/usr/lib/tmpfiles.d/artesca-fw.conf',
       '/usr/share/doc/artesca-fw/examples/config.yaml',
+      '/usr/share/doc/artesca-fw/examples/rbac.yaml',
+      '/usr/share/doc/artesca-fw/examples/apiserver-access.conf',
     ]) {
       expect(list, f).toContain(f);
     }
