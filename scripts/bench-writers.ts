@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { median, percentile } from './bench/fixtures.js';
+import { runMain, writeSection } from './bench/report.js';
 import { kernelTestsBlocked, Lab, ROOT } from './lab/netns.js';
 
 const START = '<!-- bench-writers: written by npm run bench:writers -->';
@@ -136,13 +137,7 @@ async function main(): Promise<number> {
       `Packages (\`npm run package\`): .deb ${mb(size(deb))}, .rpm ${mb(size(rpm))}; installed ${mb(installed)} (the Node runtime, stripped, is most of it).`,
       END,
     ].join('\n');
-    const file = path.join(ROOT, 'BENCHMARKS.md');
-    const text = readFileSync(file, 'utf8');
-    const next = text.includes(START)
-      ? text.slice(0, text.indexOf(START)) + section + text.slice(text.indexOf(END) + END.length)
-      : text.replace('## Across runs', `${section}\n\n## Across runs`);
-    writeFileSync(file, next);
-    console.log(section);
+    writeSection(START, END, section);
     return 0;
   } finally {
     await lab.cleanup();
@@ -150,10 +145,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -6,18 +6,17 @@ export function nodeAddress(plane: 'cp' | 'wp', i: number): string {
   return `10.${plane === 'cp' ? 100 : 200}.${n >> 8}.${n & 255}`;
 }
 
-/** node-1 has every role, node-2 and node-3 master/etcd/infra, every 10th node infra, the rest none. */
+/** The roles of the i-th bench node: node-1 every role, node-2 and node-3 master/etcd/infra, every 10th infra, the rest none. */
+export function benchRoles(i: number): string[] {
+  if (i === 0) return ['bootstrap', 'master', 'etcd', 'infra', 'registry'];
+  if (i < 3) return ['master', 'etcd', 'infra'];
+  return i % 10 === 0 ? ['infra'] : [];
+}
+
 export function inventoryText(nodes: number, extra: { name: string; cp: string; wp: string }[] = []): string {
   const list = [];
   for (let i = 0; i < nodes; i++) {
-    const roles =
-      i === 0
-        ? ['bootstrap', 'master', 'etcd', 'infra', 'registry']
-        : i < 3
-          ? ['master', 'etcd', 'infra']
-          : i % 10 === 0
-            ? ['infra']
-            : [];
+    const roles = benchRoles(i);
     list.push({ name: `node-${i + 1}`, roles, controlPlaneIP: nodeAddress('cp', i), workloadPlaneIP: nodeAddress('wp', i) });
   }
   for (const e of extra) list.push({ name: e.name, roles: [], controlPlaneIP: e.cp, workloadPlaneIP: e.wp });

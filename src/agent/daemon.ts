@@ -151,10 +151,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
         const k8s = kube.view();
         return {
           ...reconciler.status,
-          inventory:
-            reconciler.status.inventory && k8s
-              ? { ...reconciler.status.inventory, kubernetes: k8s }
-              : reconciler.status.inventory,
+          // With inventory.kubernetes, the source's state shows even before any membership was loaded.
+          inventory: k8s ? { ...reconciler.status.inventory, kubernetes: k8s } : reconciler.status.inventory,
           ready: reconciler.readiness(),
           denied: {
             wouldOnly: reconciler.status.mode === 'audit',

@@ -9,14 +9,14 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/model.js';
 import { type LoadedInventory, parseInventory } from '../config/validate-inventory.js';
-import { asAfwError } from '../errors.js';
+import { type AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { HttpsNodeApi } from '../membership/api-client.js';
-import { loadCredentials } from '../membership/credentials.js';
+import { type ApiCredentials, loadCredentials } from '../membership/credentials.js';
 import { membershipView, nodeFingerprint, trimNode } from '../membership/loaded-membership.js';
 import { refuseMembership } from '../membership/membership-guard.js';
 import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
-import type { LeftOutNode } from '../membership/node-mapping.js';
+import type { LeftOutNode, MappingMemo } from '../membership/node-mapping.js';
 import type { NodeObject } from '../membership/node-object.js';
 import { Backoff } from './backoff.js';
 import { writeTextAtomic } from './state-files.js';
@@ -28,6 +28,7 @@ import { writeTextAtomic } from './state-files.js';
  */
 const RECONNECT = { firstMs: 200, maxMs: 2000 };
 const PAGE_SIZE = 500;
+const SETUP_RETRY_MS = 10_000;
 
 function reconnectPolicy(): { failed(): number; succeeded(): void } {
   const b = new Backoff(Math.random, RECONNECT);
@@ -70,11 +71,20 @@ export class KubeMembership {
   private config: Config | null = null;
   private server: string | null = null;
   private lastGoodCount: number | undefined;
-  private writtenText: string | undefined;
-  private readonly fingerprints = new Map<string, string>();
+  /** The inventory text of the membership in force (what a change is measured against). */
+  private inForceText: string | undefined;
+  /** What inventory.file holds, as far as this agent knows (it is rewritten only when that differs). */
+  private fileText: string | undefined;
+  /** The last texts this agent wrote: its own writes seen by the file watcher are not an operator's. */
+  private readonly ownTexts: string[] = [];
+  /** Each Node's own mapping, for the mapping settings of memoKey (an event maps one Node, not all). */
+  private memo: MappingMemo = new WeakMap();
+  private memoKey = '';
   private leftOut: LeftOutNode[] = [];
   private refused: KubernetesStatus['refused'] = null;
   private setupError: { message: string; at: string } | null = null;
+  /** A kubeconfig that could not be used is read again on this timer (its CA or token may appear later). */
+  private setupRetry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly log: Logger,
@@ -99,50 +109,76 @@ export class KubeMembership {
       return;
     }
     const before = this.config;
-    this.config = config;
     const key = informerKey(config);
     if (this.informer && key === this.key && !opts.reload) {
+      this.config = config;
       if (JSON.stringify(before?.networks) !== JSON.stringify(config.networks) || before?.node.name !== config.node.name) {
         this.evaluate('config');
       }
       return;
     }
+    if (this.setupRetry) clearTimeout(this.setupRetry);
+    this.setupRetry = null;
+    if (this.lastGoodCount === undefined) {
+      this.config = config;
+      await this.readBaseline();
+    }
+    let creds: ApiCredentials;
+    try {
+      creds = await loadCredentials(config.kubernetes.kubeconfig);
+    } catch (err) {
+      // A kubeconfig that cannot be used changes nothing: a running watch goes on with what it had.
+      if (!this.informer) this.config = config;
+      this.setupFailed(asAfwError(err), config);
+      return;
+    }
+    this.config = config;
     await this.stopInformer();
     this.key = key;
-    if (this.lastGoodCount === undefined) await this.readBaseline();
-    try {
-      const creds = await loadCredentials(config.kubernetes.kubeconfig);
-      this.server = creds.server;
-      this.setupError = null;
-      this.informer = new NodeInformer(new HttpsNodeApi(creds), {
-        timeoutSeconds: config.kubernetes.watchTimeoutSeconds,
-        pageSize: PAGE_SIZE,
-        retry: reconnectPolicy(),
-        trim: (n) => trimNode(n, config),
-        onChange: (cause, nodes, changed) => this.onNodes(cause, nodes, changed),
-        onRequest: (kind) => this.metrics.membershipRequests.inc({ kind }),
-        onEvent: (type) => {
-          this.metrics.membershipEvents.inc({ type });
-          this.metrics.membershipLastEvent.set(Date.now() / 1000);
-        },
-        onError: (message) => {
-          this.metrics.membershipStale.set(1);
-          this.log.warn(
-            { event: 'membership', server: this.server, err: message },
-            `API server: ${message}; keeping the last membership`,
-          );
-        },
-      });
-      this.log.info(
-        { event: 'membership', server: creds.server, kubeconfig: config.kubernetes.kubeconfig },
-        `following the Node objects of ${creds.server}`,
+    this.server = creds.server;
+    this.setupError = null;
+    this.informer = new NodeInformer(new HttpsNodeApi(creds), {
+      timeoutSeconds: config.kubernetes.watchTimeoutSeconds,
+      pageSize: PAGE_SIZE,
+      retry: reconnectPolicy(),
+      trim: (n) => trimNode(n, config),
+      same: (a, b) => nodeFingerprint(a) === nodeFingerprint(b),
+      onChange: (cause) => this.onNodes(cause),
+      onRequest: (kind) => this.metrics.membershipRequests.inc({ kind }),
+      onEvent: (type) => {
+        this.metrics.membershipEvents.inc({ type });
+        this.metrics.membershipLastEvent.set(Date.now() / 1000);
+      },
+      onError: (message) => {
+        this.metrics.membershipStale.set(1);
+        this.log.warn(
+          { event: 'membership', server: this.server, err: message },
+          `API server: ${message}; keeping the last membership`,
+        );
+      },
+    });
+    this.log.info(
+      { event: 'membership', server: creds.server, kubeconfig: config.kubernetes.kubeconfig },
+      `following the Node objects of ${creds.server}`,
+    );
+    this.informer.start();
+  }
+
+  private setupFailed(e: AfwError, config: Config): void {
+    const message = e.lines().join('; ');
+    const again = this.setupError?.message === message;
+    if (!again) this.setupError = { message, at: new Date().toISOString() };
+    this.setupRetry = setTimeout(() => {
+      this.setupRetry = null;
+      void this.configure(config, { reload: true });
+    }, SETUP_RETRY_MS);
+    this.setupRetry.unref();
+    if (!this.informer) this.metrics.membershipStale.set(1);
+    if (!again) {
+      this.log.error(
+        { event: 'membership', code: e.code, problems: e.lines(), retryMs: SETUP_RETRY_MS },
+        `cannot use ${config.kubernetes?.kubeconfig}: ${e.message}${this.informer ? ' (the running watch goes on with the previous credentials)' : ''}`,
       );
-      this.informer.start();
-    } catch (err) {
-      const e = asAfwError(err);
-      this.setupError = { message: e.lines().join('; '), at: new Date().toISOString() };
-      this.metrics.membershipStale.set(1);
-      this.log.error({ event: 'membership', code: e.code, problems: e.lines() }, `cannot follow the API server: ${e.message}`);
     }
   }
 
@@ -152,9 +188,9 @@ export class KubeMembership {
     if (!file) return;
     try {
       const text = await readFile(file, 'utf8');
-      if (text === this.writtenText) return;
+      if (this.ownTexts.includes(text)) return;
       this.lastGoodCount = parseInventory(text, file).inventory.nodes.length;
-      this.writtenText = text;
+      this.fileText = text;
     } catch {
       // No cache yet, or a broken one: the first list is judged on the local node alone.
     }
@@ -167,21 +203,11 @@ export class KubeMembership {
     if (this.lastGoodCount !== count && this.refused) this.evaluate('baseline');
   }
 
-  private onNodes(cause: 'list' | 'event', nodes: ReadonlyMap<string, NodeObject>, changed?: string): void {
+  /** A list, or an event that changed something the mapping reads (heartbeats stop in the informer). */
+  private onNodes(cause: 'list' | 'event'): void {
     this.metrics.membershipSynced.set(1);
     this.metrics.membershipStale.set(0);
     this.metrics.membershipLastEvent.set(Date.now() / 1000);
-    if (cause === 'event' && changed !== undefined) {
-      // Status heartbeats change nothing the mapping reads: no work for them.
-      const node = nodes.get(changed);
-      const fp = node ? nodeFingerprint(node) : undefined;
-      if (fp === this.fingerprints.get(changed) && this.current) return;
-      if (fp === undefined) this.fingerprints.delete(changed);
-      else this.fingerprints.set(changed, fp);
-    } else {
-      this.fingerprints.clear();
-      for (const [name, node] of nodes) this.fingerprints.set(name, nodeFingerprint(node));
-    }
     this.evaluate(cause);
   }
 
@@ -190,7 +216,12 @@ export class KubeMembership {
     const config = this.config;
     if (!this.informer?.stats.synced || !config?.kubernetes) return;
     const server = this.server ?? '?';
-    const view = membershipView(this.informer.nodes.values(), config, server);
+    const key = JSON.stringify([config.kubernetes, config.networks]);
+    if (key !== this.memoKey) {
+      this.memo = new WeakMap();
+      this.memoKey = key;
+    }
+    const view = membershipView(this.informer.nodes.values(), config, server, this.memo);
     this.leftOut = view.leftOut;
     this.metrics.membershipLeftOut.set(view.leftOut.length);
     const refusal = refuseMembership({
@@ -213,7 +244,7 @@ export class KubeMembership {
     }
     if (this.refused) this.log.info({ event: 'membership', cause }, 'membership accepted again');
     this.refused = null;
-    const changed = view.text !== this.writtenText || this.current === undefined;
+    const changed = view.text !== this.inForceText || this.current === undefined;
     if (!changed) return;
     for (const l of view.leftOut) {
       this.log.warn(
@@ -234,11 +265,14 @@ export class KubeMembership {
       `membership: ${view.nodes.length} node(s) from ${server}`,
     );
     this.onAccepted();
-    if (view.text !== this.writtenText) void this.writeCache(config.inventoryFile, view.text);
+    this.inForceText = view.text;
+    if (view.text !== this.fileText) void this.writeCache(config.inventoryFile, view.text);
   }
 
   private async writeCache(file: string, text: string): Promise<void> {
-    this.writtenText = text;
+    this.fileText = text;
+    this.ownTexts.push(text);
+    if (this.ownTexts.length > 8) this.ownTexts.shift();
     try {
       await writeTextAtomic(file, text, { dirMode: 0o755, mode: 0o644 });
     } catch (err) {
@@ -256,6 +290,8 @@ export class KubeMembership {
   }
 
   async stop(): Promise<void> {
+    if (this.setupRetry) clearTimeout(this.setupRetry);
+    this.setupRetry = null;
     await this.stopInformer();
   }
 

@@ -40,7 +40,7 @@ export function formatStatus(s: Status): string {
       `  ruleset ${s.ruleset.hash} (${s.ruleset.source}) applied ${s.ruleset.appliedAt}: ${s.ruleset.rules} rules, ${s.ruleset.sets} sets, ${s.ruleset.setMembers} set members`,
     );
   } else lines.push('  no ruleset loaded');
-  if (s.inventory) {
+  if (s.inventory?.file) {
     lines.push(
       `  inventory (${s.inventory.source ?? 'file'}) ${s.inventory.file}: ${s.inventory.nodes} nodes, read ${s.inventory.loadedAt}`,
     );

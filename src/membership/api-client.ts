@@ -17,7 +17,7 @@ export class SilentWatchError extends Error {}
 
 export interface NodeApi {
   readonly server: string;
-  listPage(opts: { limit: number; continue?: string }): Promise<NodeList>;
+  listPage(opts: { limit: number; continue?: string }, signal?: AbortSignal): Promise<NodeList>;
   /**
    * Follows one watch: resolves when the API server ends it (its timeoutSeconds),
    * rejects on an error, a 410 (GoneError), or `silentMs` without a byte (SilentWatchError).
@@ -81,11 +81,11 @@ export class HttpsNodeApi implements NodeApi {
     };
   }
 
-  listPage(opts: { limit: number; continue?: string }): Promise<NodeList> {
+  listPage(opts: { limit: number; continue?: string }, signal?: AbortSignal): Promise<NodeList> {
     const q = new URLSearchParams({ limit: String(opts.limit) });
     if (opts.continue) q.set('continue', opts.continue);
     return new Promise((resolve, reject) => {
-      const req = https.request(this.request(q), (res) => {
+      const req = https.request(this.request(q, signal), (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);

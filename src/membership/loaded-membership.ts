@@ -5,7 +5,7 @@ import type { Config } from '../config/model.js';
 import type { LoadedInventory } from '../config/validate-inventory.js';
 import { positionalSource } from '../config/yaml-source.js';
 import { inventoryData, inventoryText } from './inventory-text.js';
-import { type Membership, membershipFromNodes } from './node-mapping.js';
+import { type MappingMemo, type Membership, membershipFromNodes } from './node-mapping.js';
 import type { NodeObject } from './node-object.js';
 
 export interface MembershipView extends Membership {
@@ -14,9 +14,9 @@ export interface MembershipView extends Membership {
   text: string;
 }
 
-export function membershipView(nodes: Iterable<NodeObject>, config: Config, server: string): MembershipView {
+export function membershipView(nodes: Iterable<NodeObject>, config: Config, server: string, memo?: MappingMemo): MembershipView {
   if (!config.kubernetes) throw new Error('membershipView without inventory.kubernetes');
-  const m = membershipFromNodes(nodes, config.kubernetes, config.networks);
+  const m = membershipFromNodes(nodes, config.kubernetes, config.networks, memo);
   const text = inventoryText(m.nodes, server);
   const file = config.inventoryFile;
   return {

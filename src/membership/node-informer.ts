@@ -36,6 +36,12 @@ export interface InformerOptions {
   retry: RetryPolicy;
   /** Keeps what the mapping needs of a Node (the rest of a real Node is large). */
   trim: (node: NodeObject) => NodeObject;
+  /**
+   * Whether two trimmed Nodes are the same to the mapping. A MODIFIED event
+   * that changes nothing of it (a status heartbeat) keeps the object in place
+   * and calls nobody.
+   */
+  same: (a: NodeObject, b: NodeObject) => boolean;
   /** After a complete list, and after each ADDED / MODIFIED / DELETED. */
   onChange: (cause: 'list' | 'event', nodes: ReadonlyMap<string, NodeObject>, changed?: string) => void;
   onRequest?: (kind: 'list' | 'watch') => void;
@@ -143,7 +149,7 @@ export class NodeInformer {
     do {
       this.opts.onRequest?.('list');
       this.stats.listPages++;
-      const page = await this.api.listPage({ limit: this.opts.pageSize, ...(cont ? { continue: cont } : {}) });
+      const page = await this.api.listPage({ limit: this.opts.pageSize, ...(cont ? { continue: cont } : {}) }, this.abort.signal);
       if (this.stopped) return;
       for (const item of page.items) {
         if (typeof item?.metadata?.name !== 'string') continue;
@@ -196,9 +202,16 @@ export class NodeInformer {
         const node = e.object;
         if (typeof node?.metadata?.name !== 'string') return;
         if (node.metadata.resourceVersion) this.stats.resourceVersion = node.metadata.resourceVersion;
-        if (e.type === 'DELETED') this.nodes.delete(node.metadata.name);
-        else this.nodes.set(node.metadata.name, this.opts.trim(node));
-        this.opts.onChange('event', this.nodes, node.metadata.name);
+        const name = node.metadata.name;
+        if (e.type === 'DELETED') {
+          this.nodes.delete(name);
+        } else {
+          const trimmed = this.opts.trim(node);
+          const previous = this.nodes.get(name);
+          if (previous && this.opts.same(previous, trimmed)) return;
+          this.nodes.set(name, trimmed);
+        }
+        this.opts.onChange('event', this.nodes, name);
         return;
       }
     }

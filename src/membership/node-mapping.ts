@@ -91,6 +91,26 @@ function planeAddresses(
   return { field, reason: texts.length === 0 ? 'missing' : `no usable ${plane} address in "${texts.join(',')}"` };
 }
 
+/** One Node on its own: its inventory entry, or why it is left out. */
+function mapNode(node: NodeObject, k8s: KubernetesSource, networks: Record<Plane, PlaneNetwork>): InventoryNode | LeftOutNode {
+  const name = node.metadata.name;
+  if (!NAME.test(name)) return { node: name, field: 'metadata.name', reason: 'not a host name' };
+  const addresses = {} as Record<Plane, string[]>;
+  for (const plane of PLANES) {
+    const found = planeAddresses(node, plane, k8s.ip[plane], networks[plane]);
+    if ('reason' in found) return { node: name, field: found.field, reason: `${plane} IP: ${found.reason}` };
+    addresses[plane] = found.addresses;
+  }
+  return { name, roles: rolesOf(node, k8s.roleLabelPrefix), addresses };
+}
+
+/**
+ * Remembers each Node's own mapping by object: a watch event replaces one
+ * Node object, so an event maps one Node, not all of them. Valid for one
+ * mapping configuration (a new one needs a new memo).
+ */
+export type MappingMemo = WeakMap<NodeObject, InventoryNode | LeftOutNode>;
+
 /**
  * The membership the Nodes describe. `nodes` may come in any order: the result
  * is sorted by name, so the same cluster always gives the same inventory.
@@ -99,42 +119,41 @@ export function membershipFromNodes(
   nodes: Iterable<NodeObject>,
   k8s: KubernetesSource,
   networks: Record<Plane, PlaneNetwork>,
+  memo?: MappingMemo,
 ): Membership {
   const sorted = [...nodes].sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0));
   const out: InventoryNode[] = [];
   const leftOut: LeftOutNode[] = [];
   const owner: Record<Plane, Map<string, string>> = { controlPlane: new Map(), workloadPlane: new Map() };
   for (const node of sorted) {
-    const name = node.metadata.name;
-    if (!NAME.test(name)) {
-      leftOut.push({ node: name, field: 'metadata.name', reason: 'not a host name' });
+    let mapped = memo?.get(node);
+    if (!mapped) {
+      mapped = mapNode(node, k8s, networks);
+      memo?.set(node, mapped);
+    }
+    if ('reason' in mapped) {
+      leftOut.push(mapped);
       continue;
     }
-    const addresses = {} as Record<Plane, string[]>;
-    let problem: LeftOutNode | undefined;
+    // Across Nodes: an address belongs to the first Node (by name) that claims it.
+    let taken: LeftOutNode | undefined;
     for (const plane of PLANES) {
-      const found = planeAddresses(node, plane, k8s.ip[plane], networks[plane]);
-      if ('reason' in found) {
-        problem = { node: name, field: found.field, reason: `${plane} IP: ${found.reason}` };
-        break;
-      }
-      const taken = found.addresses.find((a) => owner[plane].has(a));
-      if (taken) {
-        problem = {
-          node: name,
+      const a = mapped.addresses[plane].find((x) => owner[plane].has(x));
+      if (a) {
+        taken = {
+          node: mapped.name,
           field: '',
-          reason: `${plane} IP ${taken} is already the address of Node "${owner[plane].get(taken)}"`,
+          reason: `${plane} IP ${a} is already the address of Node "${owner[plane].get(a)}"`,
         };
         break;
       }
-      addresses[plane] = found.addresses;
     }
-    if (problem) {
-      leftOut.push(problem);
+    if (taken) {
+      leftOut.push(taken);
       continue;
     }
-    for (const plane of PLANES) for (const a of addresses[plane]) owner[plane].set(a, name);
-    out.push({ name, roles: rolesOf(node, k8s.roleLabelPrefix), addresses });
+    for (const plane of PLANES) for (const a of mapped.addresses[plane]) owner[plane].set(a, mapped.name);
+    out.push(mapped);
   }
   return { nodes: out, leftOut };
 }

@@ -247,7 +247,7 @@ describe('membership from Kubernetes Node objects', () => {
     await until(async () => (await probe('node-3', '10.100.0.1', 2379)) === 'open', 3000, 50);
   }, 60_000);
 
-  it('a list without the local node, and one that shrinks past maxShrink: refused, rules unchanged, a clear error', async () => {
+  it('a list without the local node, and one that shrinks past maxShrink: refused, rules unchanged, a clear error; apply by hand overrides', async () => {
     const all = [...NODES, { ...NODE4, roles: ['etcd' as const], wp: '10.200.0.44' }].map((n) => spec(n));
     await until(async () => (await status()).inventory.nodes === 4, 3000, 50);
     const rulesBefore = await live();
@@ -266,9 +266,17 @@ describe('membership from Kubernetes Node objects', () => {
     const metrics = (await c.peers['node-1']!.http('http://127.0.0.1:9900/metrics')).body;
     expect(metrics).toMatch(/artesca_fw_membership_refused_total [2-9]/);
 
+    // The operator means it: apply by hand lists once without the shrink guard,
+    // writes the cache, and the daemon takes it as its new baseline.
+    const r = await c.lab.cli(c.ns['node-1']!, ['apply', '--config', c.configFiles['node-1']!]);
+    expect(r.code, r.stderr).toBe(0);
+    await until(async () => (await k8s()).refused === null && (await status()).inventory.nodes === 1, 5000, 50);
+    expect(await probe('node-2', '10.100.0.1', 2379)).toBe('timeout');
+
     api.replaceAll(all);
     api.expireWatches();
-    await until(async () => (await k8s()).refused === null, 5000, 50);
+    await until(async () => (await status()).inventory.nodes === 4, 5000, 50);
+    expect(await probe('node-2', '10.100.0.1', 2379)).toBe('open');
   });
 
   it('a Node without the workload-plane annotation is left out and named in /status, the others unaffected', async () => {

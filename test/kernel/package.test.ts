@@ -13,8 +13,10 @@ import { until } from '../../scripts/lab/daemon.js';
 import { Lab, type Peer, ROOT, requireKernelTests } from '../../scripts/lab/netns.js';
 import { ToolRunner } from '../../src/dataplane/exec.js';
 import { Container, cachedRootfs } from '../helpers/container.js';
+import { FakeApiServer } from '../helpers/fake-apiserver.js';
 import { BASE_INVENTORY } from '../helpers/fixtures.js';
 import { DEB, ensurePackages, RPM, VERSION } from '../helpers/package.js';
+import { kubeconfigText, makePki } from '../helpers/test-pki.js';
 
 // Fails at once, naming what is missing, when not root or a tool is not installed.
 requireKernelTests();
@@ -147,6 +149,61 @@ describe('the .deb under a real systemd', () => {
       10_000,
       200,
     );
+  });
+
+  it('inventory.kubernetes: the unit keeps the agent from an API server off loopback until the documented drop-in allows its address', async () => {
+    const pkiDir = path.join(scratch, 'pki');
+    mkdirSync(pkiDir, { recursive: true });
+    const pki = makePki(pkiDir, ['10.100.0.2']);
+    const api = new FakeApiServer({ ca: pki.ca, cert: pki.serverCert, key: pki.serverKey });
+    api.tokens.add('ct-token');
+    api.put({ name: 'node-1', roles: ['bootstrap', 'master', 'etcd', 'infra', 'registry'], cp: '10.100.0.1', wp: '10.200.0.1' });
+    api.put({ name: 'node-2', roles: ['etcd'], cp: '10.100.0.2', wp: '10.200.0.2' });
+    const sock = path.join(scratch, 'api.sock');
+    await api.start({ path: sock });
+    await peer.forward(6443, sock);
+    const etc = path.join(ct.root, 'etc/artesca-fw');
+    const dropIn = path.join(ct.root, 'etc/systemd/system/artesca-fw.service.d/apiserver.conf');
+    try {
+      writeFileSync(path.join(etc, 'ca.crt'), pki.ca);
+      writeFileSync(
+        path.join(etc, 'kubeconfig'),
+        kubeconfigText({ server: 'https://10.100.0.2:6443', caFile: 'ca.crt', token: 'ct-token' }),
+      );
+      // Roles from the Node's labels; the cache where the unit lets the agent write.
+      writeFileSync(
+        path.join(etc, 'config.yaml'),
+        CONFIG.replace('  roles: [bootstrap, master, etcd, infra, registry]\n', '').replace(
+          '  file: inventory.yaml\n',
+          '  file: /var/lib/artesca-fw/inventory.yaml\n  kubernetes:\n    kubeconfig: kubeconfig\n',
+        ),
+      );
+      await ct.must('systemctl', ['restart', 'artesca-fw']);
+      // IPAddressDeny=any: the connection is refused by the unit's own filter, and said so; rules stay.
+      await until(async () => /EPERM|not permitted/i.test(JSON.stringify(JSON.parse((await curl('/status')).body))), 20_000, 200);
+      expect(api.requests.length).toBe(0);
+      expect(await probe(6443)).toBe('open');
+
+      mkdirSync(path.dirname(dropIn), { recursive: true });
+      cpSync(path.join(ROOT, 'deploy/apiserver-access.conf'), dropIn);
+      writeFileSync(dropIn, readFileSync(dropIn, 'utf8').replace(/^IPAddressAllow=.*$/m, 'IPAddressAllow=10.100.0.2'));
+      await ct.must('systemctl', ['daemon-reload']);
+      await ct.must('systemctl', ['restart', 'artesca-fw']);
+      await until(async () => (await curl('/readyz')).status === 200, 20_000, 200);
+      const status = JSON.parse((await curl('/status')).body);
+      expect(status.inventory).toMatchObject({ source: 'kubernetes', nodes: 2, kubernetes: { synced: true, stale: false } });
+      expect(status.node.roles).toEqual(['bootstrap', 'etcd', 'infra', 'master', 'registry']);
+      expect(readFileSync(path.join(ct.root, 'var/lib/artesca-fw/inventory.yaml'), 'utf8')).toMatch(/name: "node-2"/);
+      expect(api.requests.some((r) => r.kind === 'watch' && r.user === 'token:ct-tok')).toBe(true);
+    } finally {
+      rmSync(dropIn, { force: true });
+      writeFileSync(path.join(etc, 'config.yaml'), CONFIG);
+      await ct.must('systemctl', ['daemon-reload']);
+      await ct.must('systemctl', ['restart', 'artesca-fw']);
+      await until(async () => (await curl('/readyz')).status === 200, 20_000, 200);
+      await peer.unforward(6443);
+      await api.stop();
+    }
   });
 
   it('systemd-analyze security inside the container', async () => {

@@ -4,16 +4,23 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/validate-config.js';
 import { HttpsNodeApi } from '../../src/membership/api-client.js';
 import { credentialsFrom, loadCredentials } from '../../src/membership/credentials.js';
 import { parseKubeconfig } from '../../src/membership/kubeconfig.js';
+import { nodeFingerprint, trimNode } from '../../src/membership/loaded-membership.js';
 import { NodeInformer, silentDeadlineMs } from '../../src/membership/node-informer.js';
 import type { NodeObject } from '../../src/membership/node-object.js';
 import { FakeApiServer, type NodeSpec } from '../helpers/fake-apiserver.js';
-import { tempDir } from '../helpers/fixtures.js';
+import { BASE_CONFIG, edit, tempDir } from '../helpers/fixtures.js';
 import { kubeconfigText, makePki, type Pki } from '../helpers/test-pki.js';
 
 const tmp = tempDir('afw-inf-');
+const CONFIG = parseConfig(
+  edit(BASE_CONFIG, [['  file: inventory.yaml\n', '  file: inventory.yaml\n  kubernetes:\n    kubeconfig: /k\n']]),
+  '/c.yaml',
+  { hostname: 'node-1' },
+).config;
 let pki: Pki;
 let api: FakeApiServer;
 const informers: NodeInformer[] = [];
@@ -51,7 +58,8 @@ async function informer(file: string, timeoutSeconds = 30, pageSize = 2): Promis
     timeoutSeconds,
     pageSize,
     retry: { failed: () => 100, succeeded: () => undefined },
-    trim: (n: NodeObject) => n,
+    trim: (n: NodeObject) => trimNode(n, CONFIG),
+    same: (a, b) => nodeFingerprint(a) === nodeFingerprint(b),
     onChange: (cause, _nodes, changed) => changes.push(cause === 'list' ? 'list' : `event:${changed}`),
   });
   informers.push(inf);
@@ -91,8 +99,15 @@ describe('list and watch Nodes', () => {
     api.delete('node-5');
     await until(() => changes.length >= 4, 5000, 'three events');
     expect(changes).toEqual(['list', 'event:node-6', 'event:node-2', 'event:node-5']);
+    // A status heartbeat changes nothing the mapping reads: the object stays, nobody is called.
+    const kept = inf.nodes.get('node-1');
+    api.heartbeat('node-1');
+    await until(() => inf.stats.resourceVersion === api.resourceVersion, 5000, 'the heartbeat');
+    expect(changes).toHaveLength(4);
+    expect(inf.nodes.get('node-1')).toBe(kept);
     expect(inf.nodes.has('node-5')).toBe(false);
     expect(inf.nodes.get('node-2')?.metadata.labels?.['node-role.kubernetes.io/etcd']).toBe('');
+    expect(inf.nodes.get('node-2')?.metadata.labels?.['kubernetes.io/hostname']).toBeUndefined(); // trimmed
     expect(inf.stats.resourceVersion).toBe(api.resourceVersion);
     const lists = api.requests.filter((r) => r.kind === 'list' && !r.query.continue);
     expect(lists.at(-1)?.query.limit).toBe('2');
@@ -153,6 +168,7 @@ describe('list and watch Nodes', () => {
       pageSize: 10,
       retry: { failed: () => 200, succeeded: () => undefined },
       trim: (n) => n,
+      same: () => false,
       onChange: () => undefined,
     });
     informers.push(inf);

@@ -138,6 +138,23 @@ describe('Node -> inventory entry', () => {
   });
 });
 
+describe('the mapping memo', () => {
+  it('gives what a fresh mapping gives after Nodes are replaced, added and removed', () => {
+    const c = config();
+    const memo = new WeakMap();
+    let nodes = [1, 2, 3, 4].map((i) => node({ name: `node-${i}`, roles: [], cp: `10.100.0.${i}`, wp: `10.200.0.${i}` }));
+    expect(membershipFromNodes(nodes, c.kubernetes!, c.networks, memo)).toEqual(
+      membershipFromNodes(nodes, c.kubernetes!, c.networks),
+    );
+    // node-2 takes node-4's address: the one mapped first by name keeps it, whatever the memo holds.
+    nodes = [nodes[0]!, node({ name: 'node-2', roles: ['etcd'], cp: '10.100.0.4', wp: '10.200.0.2' }), nodes[3]!];
+    nodes.push(node({ name: 'node-0', roles: [], cp: '10.100.0.9' }));
+    const withMemo = membershipFromNodes(nodes, c.kubernetes!, c.networks, memo);
+    expect(withMemo).toEqual(membershipFromNodes(nodes, c.kubernetes!, c.networks));
+    expect(withMemo.leftOut.map((l) => l.node)).toEqual(['node-0', 'node-4']);
+  });
+});
+
 describe('guards', () => {
   const nodes = (n: number) =>
     Array.from({ length: n }, (_, i) => ({

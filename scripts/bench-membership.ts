@@ -1,0 +1,210 @@
+// `npm run bench:membership` (root): membership from Kubernetes against the
+// test API server (test/helpers/fake-apiserver.ts) at 3 and 5,000 Nodes.
+// Node event to rule live (p50/p99), first list to ready, RSS with the watch
+// running, and the requests made to the API server in an idle window with
+// kubelet-like status heartbeats (a MODIFIED event per Node every 5 minutes).
+// The agent runs in a network namespace made here; the API server runs in this
+// process on a unix socket, forwarded to 127.0.0.1:6443 inside the namespace.
+// Rewrites the section of BENCHMARKS.md between its `bench-membership` markers.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FakeApiServer, type NodeSpec } from '../test/helpers/fake-apiserver.js';
+import { kubeconfigText, makePki } from '../test/helpers/test-pki.js';
+import { benchRoles, configText, median, nodeAddress, percentile } from './bench/fixtures.js';
+import { runMain, writeSection } from './bench/report.js';
+import { DaemonProc, until } from './lab/daemon.js';
+import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
+
+const START = '<!-- bench-membership: written by npm run bench:membership -->';
+const END = '<!-- /bench-membership -->';
+const IDLE_MS = Number(process.env.BENCH_IDLE_SECONDS ?? 600) * 1000;
+/** Where BENCHMARKS.md goes; BENCH_NO_WRITE=1 prints only (trials). */
+const WRITE = process.env.BENCH_NO_WRITE !== '1';
+const HEARTBEAT_PERIOD_S = 300;
+
+interface Result {
+  nodes: number;
+  startToReadyMs: number;
+  firstListToReadyMs: number;
+  listPages: number;
+  eventToLive: number[];
+  rssMb: number;
+  idle?: {
+    seconds: number;
+    lists: number;
+    watches: number;
+    maxOpenWatches: number;
+    heartbeats: number;
+    cpuPct: number;
+    rssMb: number;
+    /** The agent's own account of its memory at the end (process.memoryUsage in /status). */
+    memory: Record<string, number>;
+  };
+}
+
+/** A bench node (roles as the bench inventories); `etcd` adds or removes that role. */
+function spec(i: number, etcd?: boolean): NodeSpec {
+  const base = benchRoles(i);
+  const roles = etcd === undefined ? base : [...base.filter((r) => r !== 'etcd'), ...(etcd ? ['etcd'] : [])];
+  return { name: `node-${i + 1}`, roles, cp: nodeAddress('cp', i), wp: nodeAddress('wp', i) };
+}
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+function rssMbOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Math.round((Number(m?.[1] ?? 0) / 1024) * 10) / 10;
+}
+
+async function scenario(nodes: number, samples: number, idleMs: number): Promise<Result> {
+  const lab = new Lab('bm');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'afw-bm-'));
+  const api = new FakeApiServer(
+    (() => {
+      const pki = makePki(tmp);
+      writeFileSync(
+        path.join(tmp, 'kubeconfig'),
+        kubeconfigText({ server: 'https://127.0.0.1:6443', caFile: pki.caFile, token: 'bench' }),
+      );
+      return { ca: pki.ca, cert: pki.serverCert, key: pki.serverKey };
+    })(),
+  );
+  api.tokens.add('bench');
+  api.bookmarkMs = 60_000;
+  let daemon: DaemonProc | undefined;
+  try {
+    for (let i = 0; i < nodes; i++) api.put(spec(i));
+    api.compact(); // the agent lists what is there; the history of the setup is not its business
+    const sock = path.join(tmp, 'api.sock');
+    await api.start({ path: sock });
+    const ns = await buildCluster(lab, [{ name: 'node', cp: ['10.100.0.1/16'], wp: ['10.200.0.1/16'] }]);
+    const peer = lab.peer(ns.node!);
+    await peer.forward(6443, sock);
+    const config = path.join(tmp, 'config.yaml');
+    writeFileSync(
+      config,
+      configText({
+        stateDir: path.join(tmp, 'state'),
+        extra: { inventory: { file: 'inventory.yaml', kubernetes: { kubeconfig: 'kubeconfig' } } },
+      }),
+    );
+
+    const started = Date.now();
+    daemon = new DaemonProc(ns.node!, ['--config', config]);
+    await until(async () => (await peer.http('http://127.0.0.1:9900/readyz')).status === 200, 30_000, 20);
+    const ready = Date.now();
+    const firstList = api.requests.find((r) => r.kind === 'list')!.at;
+    const listPages = api.requests.filter((r) => r.kind === 'list').length;
+
+    // Node event -> rule live: a Node gains or loses the etcd label; the agent's
+    // log line after the load (same clock) ends the sample.
+    const eventToLive: number[] = [];
+    const isEtcd = new Map<number, boolean>();
+    for (let k = 0; k < samples; k++) {
+      const i = nodes > 10 ? 100 + (k % 50) * 7 : 2;
+      const etcd = !(isEtcd.get(i) ?? spec(i).roles.includes('etcd'));
+      isEtcd.set(i, etcd);
+      const since = daemon.logs.length;
+      const t = Date.now();
+      api.put(spec(i, etcd));
+      const d = daemon;
+      const line = await d
+        .waitFor((l) => l.event === 'apply' && l.reason === 'membership' && l.result === 'applied', 5000, since)
+        .catch((err: Error) => {
+          const reqs = api.requests.map((r) => `${r.kind} ${r.status} ${JSON.stringify(r.query)}`);
+          throw new Error(`${err.message}\nrequests: ${reqs.join('; ')}\nlog: ${d.logs.map((l) => l.msg).join(' | ')}`);
+        });
+      eventToLive.push(Date.parse(line.time) - t);
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    const status = JSON.parse((await peer.http('http://127.0.0.1:9900/status')).body) as { pid: number };
+    const pid = status.pid;
+    await new Promise((r) => setTimeout(r, 2000));
+    const result: Result = {
+      nodes,
+      startToReadyMs: ready - started,
+      firstListToReadyMs: ready - firstList,
+      listPages,
+      eventToLive,
+      rssMb: rssMbOf(pid),
+    };
+
+    if (idleMs > 0) {
+      const from = api.requests.length;
+      const cpu0 = cpuTicks(pid);
+      const t0 = Date.now();
+      let heartbeats = 0;
+      let maxOpen = 0;
+      const perTick = nodes / HEARTBEAT_PERIOD_S / 10;
+      let owed = 0;
+      while (Date.now() - t0 < idleMs) {
+        owed += perTick;
+        for (; owed >= 1; owed--) {
+          api.heartbeat(`node-${1 + Math.floor(Math.random() * nodes)}`);
+          heartbeats++;
+        }
+        maxOpen = Math.max(maxOpen, api.openWatches);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const seconds = (Date.now() - t0) / 1000;
+      const ticks = cpuTicks(pid) - cpu0;
+      const reqs = api.requests.slice(from);
+      result.idle = {
+        seconds,
+        lists: reqs.filter((r) => r.kind === 'list').length,
+        watches: reqs.filter((r) => r.kind === 'watch').length,
+        maxOpenWatches: maxOpen,
+        heartbeats,
+        cpuPct: Math.round((ticks / 100 / seconds) * 1000) / 10,
+        rssMb: rssMbOf(pid),
+        memory: (JSON.parse((await peer.http('http://127.0.0.1:9900/status')).body) as { memory: Record<string, number> }).memory,
+      };
+    }
+    return result;
+  } finally {
+    await daemon?.kill('SIGKILL').catch(() => undefined);
+    await lab.cleanup();
+    await api.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<number> {
+  const blocked = kernelTestsBlocked();
+  if (blocked) {
+    console.error(blocked);
+    return 1;
+  }
+  const small = await scenario(3, 100, 0);
+  console.log('3 nodes done');
+  const large = await scenario(5000, 60, IDLE_MS);
+  const ms = (n: number) => `${Math.round(n)} ms`;
+  const row = (r: Result) =>
+    `| ${r.nodes.toLocaleString('en-US')} | ${ms(median(r.eventToLive))} | ${ms(percentile(r.eventToLive, 99))} | ${ms(Math.max(...r.eventToLive))} | ${ms(r.firstListToReadyMs)} (${r.listPages} page(s)) | ${ms(r.startToReadyMs)} | ${r.rssMb} MB |`;
+  const idle = large.idle!;
+  const section = [
+    START,
+    '## 9. Membership from Kubernetes',
+    '',
+    `\`npm run bench:membership\`, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. The agent in a network namespace follows the test API server over TLS (a unix socket forwarded to 127.0.0.1:6443 in the namespace). Event to rule live: from the Node change in the API server to the agent's log line written after the load (same clock), a Node gaining or losing the etcd label, ${small.eventToLive.length} samples at 3 Nodes and ${large.eventToLive.length} at 5,000. First list to ready: from the first list request to \`/readyz\` 200 (a fresh agent, no cache). Nodes are kubelet-sized (labels, annotations, conditions, images).`,
+    '',
+    '| Nodes | event to rule live p50 | p99 | max | first list to ready | process start to ready | RSS after (watch running) |',
+    '|---|---|---|---|---|---|---|',
+    row(small),
+    row(large),
+    '',
+    `Goals: p99 at 5,000 Nodes ≤ 300 ms: ${percentile(large.eventToLive, 99) <= 300 ? 'met' : 'MISSED'}; first list of 5,000 to ready ≤ 2 s: ${large.firstListToReadyMs <= 2000 ? 'met' : 'MISSED'}; RSS at 5,000 ≤ 80 MB: ${Math.max(large.rssMb, idle.rssMb) <= 80 ? 'met' : 'MISSED'}.`,
+    '',
+    `Idle, 5,000 Nodes, ${Math.round(idle.seconds)} s with kubelet-like heartbeats (${idle.heartbeats} MODIFIED events that change nothing the agent reads, about ${Math.round(idle.heartbeats / idle.seconds)} per second): ${idle.lists} list request(s), ${idle.watches} watch request(s) (watchTimeoutSeconds 300: a new watch when the server ends one), at most ${idle.maxOpenWatches} watch open at a time; agent CPU ${idle.cpuPct} % of one core; RSS at the end ${idle.rssMb} MB (V8 heap used ${idle.memory.heapUsedMb} of ${idle.memory.heapTotalMb} MB, external ${idle.memory.externalMb} MB). Goal (one watch at a time, no relist without a 410): ${idle.maxOpenWatches <= 1 && idle.lists === 0 ? 'met' : 'MISSED'}.`,
+    END,
+  ].join('\n');
+  if (WRITE) writeSection(START, END, section);
+  else console.log(section);
+  return 0;
+}
+
+runMain(main);

@@ -1,0 +1,26 @@
+// What every bench script does with its figures: replace its own section of
+// BENCHMARKS.md (between its markers, or before "Across runs" the first time),
+// and exit with the code of its main.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ROOT } from '../lab/netns.js';
+
+export function writeSection(start: string, end: string, section: string): void {
+  const file = path.join(ROOT, 'BENCHMARKS.md');
+  const text = readFileSync(file, 'utf8');
+  const next = text.includes(start)
+    ? text.slice(0, text.indexOf(start)) + section + text.slice(text.indexOf(end) + end.length)
+    : text.replace('## Across runs', `${section}\n\n## Across runs`);
+  writeFileSync(file, next);
+  console.log(section);
+}
+
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
