@@ -17,7 +17,6 @@ import { membershipView, nodeFingerprint, trimNode } from '../membership/loaded-
 import { refuseMembership } from '../membership/membership-guard.js';
 import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
 import type { LeftOutNode, MappingMemo } from '../membership/node-mapping.js';
-import type { NodeObject } from '../membership/node-object.js';
 import { Backoff } from './backoff.js';
 import { writeTextAtomic } from './state-files.js';
 
@@ -299,7 +298,8 @@ export class KubeMembership {
     const k = this.config?.kubernetes;
     if (!k) return null;
     const s: Partial<InformerStats> = this.informer?.stats ?? {};
-    const stale = !this.informer || !s.watching;
+    // Stale: no informer, or it failed since its last complete list or open watch.
+    const stale = !this.informer || !s.synced || (s.staleSince ?? null) !== null;
     return {
       server: this.server,
       kubeconfig: k.kubeconfig,

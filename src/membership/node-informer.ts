@@ -162,6 +162,8 @@ export class NodeInformer {
     for (const [k, v] of fresh) this.nodes.set(k, v);
     this.stats.resourceVersion = rv;
     this.stats.synced = true;
+    // A complete list is current data: not stale, even before the watch that follows is open.
+    this.stats.staleSince = null;
     this.touch();
     this.opts.onChange('list', this.nodes);
   }
