@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configText, foreignFilterRules, inventoryText } from './bench/fixtures.js';
-import { DaemonProc } from './lab/daemon.js';
+import { DaemonProc, rssMb } from './lab/daemon.js';
 import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 
 const CLK_TCK = 100;
@@ -79,14 +79,13 @@ export async function measureIdle(
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const used = treeCpu(pid) - before;
     const runs = (await toolRuns()) - runsBefore;
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     return {
       backend,
       foreignRules,
       seconds,
       cpuSeconds: used,
       percentOfOneCore: (100 * used) / seconds,
-      rssMb: rssKb / 1024,
+      rssMb: rssMb(pid),
       toolRunsPerSecond: runs / seconds,
     };
   } finally {

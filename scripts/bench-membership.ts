@@ -11,9 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { FakeApiServer, type NodeSpec } from '../test/helpers/fake-apiserver.js';
 import { kubeconfigText, makePki } from '../test/helpers/test-pki.js';
-import { benchRoles, configText, inventoryText, median, nodeAddress, percentile } from './bench/fixtures.js';
+import { benchRoles, configText, median, nodeAddress, percentile } from './bench/fixtures.js';
+import { benchMemory, type MemoryResult } from './bench/kernel-bench.js';
 import { runMain, writeSection } from './bench/report.js';
-import { DaemonProc, until } from './lab/daemon.js';
+import { DaemonProc, rssMb, until } from './lab/daemon.js';
 import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 
 const START = '<!-- bench-membership: written by npm run bench:membership -->';
@@ -55,9 +56,9 @@ function cpuTicks(pid: number): number {
   return Number(f[11]) + Number(f[12]);
 }
 
+/** RSS to one decimal, as the report prints it. */
 function rssMbOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Math.round((Number(m?.[1] ?? 0) / 1024) * 10) / 10;
+  return Math.round(rssMb(pid) * 10) / 10;
 }
 
 async function scenario(nodes: number, samples: number, idleMs: number): Promise<Result> {
@@ -173,29 +174,9 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
   }
 }
 
-/** The same agent without Kubernetes: an inventory file of `nodes` nodes, idle `idleMs`; its RSS is the floor to compare with. */
-async function fileBaseline(nodes: number, idleMs: number): Promise<{ rssMb: number; heapUsedMb: number }> {
-  const lab = new Lab('bf');
-  const tmp = mkdtempSync(path.join(os.tmpdir(), 'afw-bf-'));
-  let daemon: DaemonProc | undefined;
-  try {
-    const ns = await buildCluster(lab, [{ name: 'node', cp: ['10.100.0.1/16'], wp: ['10.200.0.1/16'] }]);
-    const peer = lab.peer(ns.node!);
-    writeFileSync(path.join(tmp, 'inventory.yaml'), inventoryText(nodes));
-    writeFileSync(path.join(tmp, 'config.yaml'), configText({ stateDir: path.join(tmp, 'state') }));
-    daemon = new DaemonProc(ns.node!, ['--config', path.join(tmp, 'config.yaml')]);
-    await until(async () => (await peer.http('http://127.0.0.1:9900/readyz')).status === 200, 30_000, 50);
-    await new Promise((r) => setTimeout(r, idleMs));
-    const s = JSON.parse((await peer.http('http://127.0.0.1:9900/status')).body) as {
-      pid: number;
-      memory: { heapUsedMb: number };
-    };
-    return { rssMb: rssMbOf(s.pid), heapUsedMb: s.memory.heapUsedMb };
-  } finally {
-    await daemon?.kill('SIGKILL').catch(() => undefined);
-    await lab.cleanup();
-    rmSync(tmp, { recursive: true, force: true });
-  }
+/** The last sample of benchMemory, once the agent is idle, to one decimal. */
+function idleRss(m: MemoryResult): string {
+  return m.rssMb[m.rssMb.length - 1]!.toFixed(1);
 }
 
 async function main(): Promise<number> {
@@ -204,8 +185,9 @@ async function main(): Promise<number> {
     console.error(blocked);
     return 1;
   }
-  const floor3 = await fileBaseline(3, 30_000);
-  const floor5k = await fileBaseline(5000, 30_000);
+  // The same agent without Kubernetes, from an inventory file: the floor to compare with.
+  const floor3 = await benchMemory(3, 30);
+  const floor5k = await benchMemory(5000, 30);
   const small = await scenario(3, 100, 0);
   console.log('3 nodes done');
   const large = await scenario(5000, 60, IDLE_MS);
@@ -228,7 +210,7 @@ async function main(): Promise<number> {
     '',
     `Idle, 5,000 Nodes, ${Math.round(idle.seconds)} s with kubelet-like heartbeats (${idle.heartbeats} MODIFIED events that change nothing the agent reads, about ${Math.round(idle.heartbeats / idle.seconds)} per second): ${idle.lists} list request(s), ${idle.watches} watch request(s) (watchTimeoutSeconds 300: a new watch when the server ends one), at most ${idle.maxOpenWatches} watch open at a time; agent CPU ${idle.cpuPct} % of one core; RSS at the end ${idle.rssMb} MB (V8 heap used ${idle.memory.heapUsedMb} of ${idle.memory.heapTotalMb} MB, external ${idle.memory.externalMb} MB). Goal (one watch at a time, no relist without a 410): ${idle.maxOpenWatches <= 1 && idle.lists === 0 ? 'met' : 'MISSED'}.`,
     '',
-    `For scale, the same agent on the same runtime without Kubernetes, idle 30 s after its first load: RSS ${floor3.rssMb} MB with a 3-node inventory file (V8 heap used ${floor3.heapUsedMb} MB), ${floor5k.rssMb} MB with the 5,000-node file (heap ${floor5k.heapUsedMb} MB). The membership adds the Node objects (trimmed), their mapping, the cache text and the TLS client to that.`,
+    `For scale, the same agent on the same runtime without Kubernetes, idle 30 s after its first load: RSS ${idleRss(floor3)} MB with a 3-node inventory file (V8 heap used ${floor3.heapUsedMb} MB), ${idleRss(floor5k)} MB with the 5,000-node file (heap ${floor5k.heapUsedMb} MB). The membership adds the Node objects (trimmed), their mapping, the cache text and the TLS client to that.`,
     END,
   ].join('\n');
   if (WRITE) writeSection(START, END, section);

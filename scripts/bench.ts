@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   step('daemon with 5,000 nodes: reconverge, drift, memory, status server');
   const daemon5k: DaemonResult = await benchDaemon(5000, 50, 20);
   step('memory of a freshly started daemon, 5,000 nodes, idle 20 s');
-  const rssTimeline5k = await benchMemory(5000);
+  const rssTimeline5k = (await benchMemory(5000)).rssMb;
   const rssFresh5k = rssTimeline5k[rssTimeline5k.length - 1]!;
   step('idle CPU with 20,000 foreign rules (nft, 60 s; legacy, 30 s) and none (legacy, 30 s)');
   const idleNft = await measureIdle(60, 20000, 'nft');

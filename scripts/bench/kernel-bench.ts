@@ -2,7 +2,7 @@
 // apply against the raw tools, reconverge, drift, memory, status server
 // throughput, packet path.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { compile } from '../../src/compile/compile.js';
@@ -11,7 +11,7 @@ import { createLine } from '../../src/compile/render-ipset.js';
 import { renderFamily } from '../../src/compile/render-iptables.js';
 import { parseConfig } from '../../src/config/validate-config.js';
 import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
-import { DaemonProc } from '../lab/daemon.js';
+import { DaemonProc, rssMb } from '../lab/daemon.js';
 import { buildCluster, Lab, ROOT } from '../lab/netns.js';
 import { configText, inventoryText, median, nodeAddress, percentile } from './fixtures.js';
 
@@ -199,7 +199,6 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
 
     // Idle after the bursts above: give the collector its quiet second and V8 its memory reducer.
     await new Promise((r) => setTimeout(r, 12_000));
-    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${d.proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0);
     const statusRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/status');
     const metricsRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/metrics');
     return {
@@ -217,7 +216,7 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
       driftP50: percentile(drift, 50),
       driftP99: percentile(drift, 99),
       drifts,
-      rssMb: rssKb / 1024,
+      rssMb: rssMb(d.proc.proc.pid!),
       statusRps,
       metricsRps,
     };
@@ -227,12 +226,19 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
   }
 }
 
+export interface MemoryResult {
+  /** RSS each second after the first apply, in MB. */
+  rssMb: number[];
+  /** V8 heap in use at the end, from /status. */
+  heapUsedMb: number;
+}
+
 /**
  * RSS of a freshly started daemon, each second for `seconds` after its first
  * apply (the last one is the idle figure: V8's memory reducer runs about 8 s
  * after activity ends, so the first seconds are not yet idle).
  */
-export async function benchMemory(nodes: number, seconds = 20): Promise<number[]> {
+export async function benchMemory(nodes: number, seconds = 20): Promise<MemoryResult> {
   const L = await nodeLab('mm');
   let proc: DaemonProc | undefined;
   try {
@@ -243,9 +249,12 @@ export async function benchMemory(nodes: number, seconds = 20): Promise<number[]
     const rss: number[] = [];
     for (let s = 0; s < seconds; s++) {
       await new Promise((r) => setTimeout(r, 1000));
-      rss.push(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proc.proc.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+      rss.push(rssMb(proc.proc.pid!));
     }
-    return rss;
+    const status = JSON.parse((await L.lab.peer(L.ns.node!).http('http://127.0.0.1:9900/status')).body) as {
+      memory: { heapUsedMb: number };
+    };
+    return { rssMb: rss, heapUsedMb: status.memory.heapUsedMb };
   } finally {
     await proc?.kill('SIGKILL');
     await L.done();

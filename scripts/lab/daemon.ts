@@ -1,5 +1,6 @@
 // Runs the real `artesca-fw run` inside a namespace and follows its JSON log.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { BIN } from './netns.js';
 
@@ -78,4 +79,9 @@ export async function until(fn: () => Promise<boolean>, timeoutMs: number, stepM
     if (performance.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
+}
+
+/** Resident memory (VmRSS) of a process, in MB. */
+export function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 }

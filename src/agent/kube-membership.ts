@@ -298,8 +298,9 @@ export class KubeMembership {
     const k = this.config?.kubernetes;
     if (!k) return null;
     const s: Partial<InformerStats> = this.informer?.stats ?? {};
-    // Stale: no informer, or it failed since its last complete list or open watch.
-    const stale = !this.informer || !s.synced || (s.staleSince ?? null) !== null;
+    // Stale: no informer, or it has not listed yet or failed since its last complete list or open watch
+    // (the informer keeps staleSince set from its start until its first complete list).
+    const stale = !this.informer || s.staleSince != null;
     return {
       server: this.server,
       kubeconfig: k.kubeconfig,

@@ -4,7 +4,7 @@
 // one, a jittered backoff after a dropped or silent connection, and at most one
 // list and one watch in flight (the loop below is the only caller).
 import type { NodeApi } from './api-client.js';
-import { GoneError, SilentWatchError } from './api-client.js';
+import { GoneError } from './api-client.js';
 import type { NodeObject, WatchEvent } from './node-object.js';
 
 /** How a reconnect waits: failed() gives the pause, succeeded() starts again from the shortest. */
@@ -131,7 +131,6 @@ export class NodeInformer {
           continue;
         }
         this.failed(err);
-        if (err instanceof SilentWatchError) this.stats.staleSince ??= new Date().toISOString();
         await this.sleep(this.opts.retry.failed());
       }
     }
