@@ -11,7 +11,7 @@ import { createLine } from '../../src/compile/render-ipset.js';
 import { renderFamily } from '../../src/compile/render-iptables.js';
 import { parseConfig } from '../../src/config/validate-config.js';
 import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
-import { DaemonProc, rssMb } from '../lab/daemon.js';
+import { DaemonProc, residentMb, rssMb } from '../lab/daemon.js';
 import { buildCluster, Lab, ROOT } from '../lab/netns.js';
 import { configText, inventoryText, median, nodeAddress, percentile } from './fixtures.js';
 
@@ -231,6 +231,9 @@ export interface MemoryResult {
   rssMb: number[];
   /** V8 heap in use at the end, from /status. */
   heapUsedMb: number;
+  /** The last sample's anonymous and file-backed parts (residentMb). */
+  anonMb: number;
+  fileMb: number;
 }
 
 /**
@@ -247,14 +250,16 @@ export async function benchMemory(nodes: number, seconds = 20): Promise<MemoryRe
     proc = new DaemonProc(L.ns.node!, ['--config', path.join(L.dir, 'config.yaml')]);
     await proc.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 60_000);
     const rss: number[] = [];
+    let last = { rss: 0, anon: 0, file: 0 };
     for (let s = 0; s < seconds; s++) {
       await new Promise((r) => setTimeout(r, 1000));
-      rss.push(rssMb(proc.proc.pid!));
+      last = residentMb(proc.proc.pid!);
+      rss.push(last.rss);
     }
     const status = JSON.parse((await L.lab.peer(L.ns.node!).http('http://127.0.0.1:9900/status')).body) as {
       memory: { heapUsedMb: number };
     };
-    return { rssMb: rss, heapUsedMb: status.memory.heapUsedMb };
+    return { rssMb: rss, heapUsedMb: status.memory.heapUsedMb, anonMb: last.anon, fileMb: last.file };
   } finally {
     await proc?.kill('SIGKILL');
     await L.done();

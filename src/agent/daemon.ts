@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { ConflictWatcher } from './conflicts.js';
 import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
 import { KubeMembership } from './kube-membership.js';
+import { QuietCollector } from './memory.js';
 import { type Reason, Reconciler } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
 import { loadState } from './state-store.js';
@@ -98,9 +99,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     );
   }
   const configFile = opts.configFile;
-  reconciler = new Reconciler(configFile, stateDir, log, metrics, runner);
+  const collector = new QuietCollector();
+  reconciler = new Reconciler(configFile, stateDir, log, metrics, runner, collector);
   // Membership from the API server (inventory.kubernetes): each change is a reconcile, like a file edit.
-  const kube = new KubeMembership(log, metrics, () => trigger('membership'));
+  const kube = new KubeMembership(log, metrics, () => trigger('membership'), collector);
   reconciler.membership = () => kube.current;
   /**
    * inventory.kubernetes follows the config file, read on its own: the first

@@ -5,6 +5,7 @@
 // from). Fail static: while the API server cannot be followed, the last
 // membership and its rules stay.
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from '../config/model.js';
@@ -18,6 +19,7 @@ import { refuseMembership } from '../membership/membership-guard.js';
 import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
 import type { LeftOutNode, MappingMemo } from '../membership/node-mapping.js';
 import { Backoff } from './backoff.js';
+import type { QuietCollector } from './memory.js';
 import { writeTextAtomic } from './state-files.js';
 
 /**
@@ -28,6 +30,10 @@ import { writeTextAtomic } from './state-files.js';
 const RECONNECT = { firstMs: 200, maxMs: 2000 };
 const PAGE_SIZE = 500;
 const SETUP_RETRY_MS = 10_000;
+
+function textDigest(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
+}
 
 function reconnectPolicy(): { failed(): number; succeeded(): void } {
   const b = new Backoff(Math.random, RECONNECT);
@@ -70,12 +76,14 @@ export class KubeMembership {
   private config: Config | null = null;
   private server: string | null = null;
   private lastGoodCount: number | undefined;
-  /** The inventory text of the membership in force (what a change is measured against). */
-  private inForceText: string | undefined;
-  /** What inventory.file holds, as far as this agent knows (it is rewritten only when that differs). */
-  private fileText: string | undefined;
-  /** The last texts this agent wrote: its own writes seen by the file watcher are not an operator's. */
-  private readonly ownTexts: string[] = [];
+  // Texts are kept as digests: at 5,000 Nodes an inventory text is about half a
+  // megabyte, and these only ever answer "is it the same text?".
+  /** The digest of the inventory text in force (what a change is measured against). */
+  private inForceDigest: string | undefined;
+  /** The digest of what inventory.file holds, as far as this agent knows (it is rewritten only when that differs). */
+  private fileDigest: string | undefined;
+  /** The digests of the last texts this agent wrote: its own writes seen by the file watcher are not an operator's. */
+  private readonly ownDigests: string[] = [];
   /** Each Node's own mapping, for the mapping settings of memoKey (an event maps one Node, not all). */
   private memo: MappingMemo = new WeakMap();
   private memoKey = '';
@@ -90,6 +98,7 @@ export class KubeMembership {
     private readonly metrics: Metrics,
     /** Called when a new membership is in force: the reconciler loads it. */
     private readonly onAccepted: () => void,
+    private readonly collector: QuietCollector,
   ) {}
 
   get active(): boolean {
@@ -147,6 +156,7 @@ export class KubeMembership {
       onEvent: (type) => {
         this.metrics.membershipEvents.inc({ type });
         this.metrics.membershipLastEvent.set(Date.now() / 1000);
+        this.collector.collectPeriodically();
       },
       onError: (message) => {
         this.metrics.membershipStale.set(1);
@@ -187,9 +197,10 @@ export class KubeMembership {
     if (!file) return;
     try {
       const text = await readFile(file, 'utf8');
-      if (this.ownTexts.includes(text)) return;
+      const digest = textDigest(text);
+      if (this.ownDigests.includes(digest)) return;
       this.lastGoodCount = parseInventory(text, file).inventory.nodes.length;
-      this.fileText = text;
+      this.fileDigest = digest;
     } catch {
       // No cache yet, or a broken one: the first list is judged on the local node alone.
     }
@@ -243,7 +254,8 @@ export class KubeMembership {
     }
     if (this.refused) this.log.info({ event: 'membership', cause }, 'membership accepted again');
     this.refused = null;
-    const changed = view.text !== this.inForceText || this.current === undefined;
+    const digest = textDigest(view.text);
+    const changed = digest !== this.inForceDigest || this.current === undefined;
     if (!changed) return;
     for (const l of view.leftOut) {
       this.log.warn(
@@ -264,14 +276,14 @@ export class KubeMembership {
       `membership: ${view.nodes.length} node(s) from ${server}`,
     );
     this.onAccepted();
-    this.inForceText = view.text;
-    if (view.text !== this.fileText) void this.writeCache(config.inventoryFile, view.text);
+    this.inForceDigest = digest;
+    if (digest !== this.fileDigest) void this.writeCache(config.inventoryFile, view.text, digest);
   }
 
-  private async writeCache(file: string, text: string): Promise<void> {
-    this.fileText = text;
-    this.ownTexts.push(text);
-    if (this.ownTexts.length > 8) this.ownTexts.shift();
+  private async writeCache(file: string, text: string, digest: string): Promise<void> {
+    this.fileDigest = digest;
+    this.ownDigests.push(digest);
+    if (this.ownDigests.length > 8) this.ownDigests.shift();
     try {
       await writeTextAtomic(file, text, { dirMode: 0o755, mode: 0o644 });
     } catch (err) {

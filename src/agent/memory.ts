@@ -6,32 +6,49 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 
 type Gc = (opts?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
-let gc: Gc | undefined;
 
-function collector(): Gc | undefined {
-  if (gc === undefined) {
-    try {
-      v8.setFlagsFromString('--expose-gc');
-      gc = vm.runInNewContext('gc') as Gc;
-    } catch {
-      gc = () => {};
+/** One per daemon (the daemon makes it and hands it to the reconciler). */
+export class QuietCollector {
+  private gc: Gc | undefined;
+  private timer: NodeJS.Timeout | null = null;
+  private lastAt = 0;
+
+  private collector(): Gc {
+    if (this.gc === undefined) {
+      try {
+        v8.setFlagsFromString('--expose-gc');
+        this.gc = vm.runInNewContext('gc') as Gc;
+      } catch {
+        this.gc = () => {};
+      }
     }
+    return this.gc;
   }
-  return gc;
-}
 
-let timer: NodeJS.Timeout | null = null;
-
-/** Schedules one full collection `delayMs` after the last call. */
-export function collectWhenQuiet(delayMs = 1000): void {
-  if (timer) clearTimeout(timer);
-  timer = setTimeout(() => {
-    timer = null;
+  private collect(): void {
+    this.timer = null;
+    this.lastAt = Date.now();
     // The "last resort" flavour compacts and hands emptied pages back to the
     // system at once (a plain full collection leaves them to V8's memory
-    // reducer, which waits about 8 s): in a process that has just dropped
-    // 160 MB of arrays, RSS 206 MB after a plain one, 48 MB after this one.
-    collector()?.({ type: 'major', execution: 'sync', flavor: 'last-resort' });
-  }, delayMs);
-  timer.unref();
+    // reducer, which waits several seconds; BENCHMARKS.md section 5).
+    this.collector()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  }
+
+  /** Schedules one full collection `delayMs` after the last call. */
+  collectWhenQuiet(delayMs = 1000): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.collect(), delayMs);
+    this.timer.unref();
+  }
+
+  /**
+   * For garbage that never pauses (a watch's status heartbeats, which change
+   * nothing and so make no reconcile): a full collection at most once per
+   * `periodMs`. Without it the heap grows by the heartbeats' leftovers until
+   * V8's own limit, tens of megabytes later (BENCHMARKS.md section 9).
+   */
+  collectPeriodically(periodMs = 60_000): void {
+    if (this.timer || Date.now() - this.lastAt < periodMs) return;
+    this.collectWhenQuiet(0);
+  }
 }

@@ -22,7 +22,7 @@ import { Backoff, type RetryState } from './backoff.js';
 import { compileNode } from './compile-node.js';
 import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
 import type { ConflictWarning } from './conflicts.js';
-import { collectWhenQuiet } from './memory.js';
+import type { QuietCollector } from './memory.js';
 import { saveState } from './state-store.js';
 
 export type Reason = 'startup' | 'file change' | 'interface change' | 'membership' | 'drift' | 'signal' | 'state' | 'retry';
@@ -121,6 +121,7 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     readonly runner: ToolRunner,
+    private readonly collector: QuietCollector,
   ) {
     this.watched = [configFile];
     this.lock = new WriteLock(runner, 'run');
@@ -188,7 +189,7 @@ export class Reconciler {
       reason = this.pending;
       this.pending = null;
     }
-    collectWhenQuiet();
+    this.collector.collectWhenQuiet();
   }
 
   get busy(): boolean {

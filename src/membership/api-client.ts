@@ -85,30 +85,47 @@ export class HttpsNodeApi implements NodeApi {
     const q = new URLSearchParams({ limit: String(opts.limit) });
     if (opts.continue) q.set('continue', opts.continue);
     return new Promise((resolve, reject) => {
+      // A keep-alive socket keeps the request that opened it, for as long as it lives
+      // (on Node 24 its TLS 'session' listener does), and the watch goes on on that
+      // socket: the request's response, its listeners and what they capture stay
+      // reachable. Were resolve/reject captured, the settled promise and its value
+      // (a page of 500 untrimmed Nodes) would stay resident: the listeners reach them
+      // only through `pending`, emptied once settled.
+      let pending: { resolve: (list: NodeList) => void; reject: (err: Error) => void } | null = { resolve, reject };
+      const settle = (err: Error | null, list?: NodeList) => {
+        const p = pending;
+        pending = null;
+        if (err) p?.reject(err);
+        else if (list) p?.resolve(list);
+      };
       const req = https.request(this.request(q, signal), (res) => {
-        const chunks: Buffer[] = [];
+        let chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
+        res.on('error', (err) => settle(err));
         res.on('end', () => {
           const body = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode === 410) return reject(new GoneError(statusMessage(410, body)));
+          chunks = [];
+          if (res.statusCode === 410) return settle(new GoneError(statusMessage(410, body)));
           if (res.statusCode !== 200) {
-            return reject(
+            return settle(
               new AfwError('AFW_APISERVER', `${this.server}: list Nodes: ${statusMessage(res.statusCode ?? 0, body)}`),
             );
           }
+          let list: NodeList;
           try {
-            const list = JSON.parse(body) as NodeList;
+            list = JSON.parse(body) as NodeList;
             if (!Array.isArray(list.items) || typeof list.metadata !== 'object') throw new Error('not a NodeList');
-            resolve(list);
           } catch (err) {
-            reject(new AfwError('AFW_APISERVER', `${this.server}: list Nodes: the answer is not a NodeList`, { cause: err }));
+            return settle(
+              new AfwError('AFW_APISERVER', `${this.server}: list Nodes: the answer is not a NodeList`, { cause: err }),
+            );
           }
+          settle(null, list);
         });
       });
       req.setTimeout(LIST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${LIST_TIMEOUT_MS / 1000} s`)));
       req.on('error', (err) =>
-        reject(new AfwError('AFW_APISERVER', `${this.server}: list Nodes: ${err.message}`, { cause: err })),
+        settle(new AfwError('AFW_APISERVER', `${this.server}: list Nodes: ${err.message}`, { cause: err })),
       );
       req.end();
     });

@@ -31,7 +31,8 @@ function rolesOf(node: NodeObject, prefix: string): Role[] {
     const role = key.slice(prefix.length);
     if ((ROLES as readonly string[]).includes(role)) roles.push(role as Role);
   }
-  return roles.sort();
+  // slice(): an array grown by push keeps room for 16 more; 5,000 Nodes keep theirs for good.
+  return roles.slice().sort();
 }
 
 /** The candidate addresses for a plane, in the Node's order, and the field they came from. */
@@ -85,7 +86,7 @@ function planeAddresses(
     families.add(facts.family);
     out.push(facts.text);
   }
-  if (out.length > 0) return { addresses: out };
+  if (out.length > 0) return { addresses: out.slice() };
   if (outside) return { field, reason: `${outside} is outside the ${plane} CIDR ${net.cidrs.join(', ')}` };
   if (source.kind === 'fromPlane') return { field, reason: `no address in the ${plane} CIDR ${net.cidrs.join(', ')}` };
   return { field, reason: texts.length === 0 ? 'missing' : `no usable ${plane} address in "${texts.join(',')}"` };

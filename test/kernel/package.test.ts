@@ -139,6 +139,12 @@ describe('the .deb under a real systemd', () => {
     });
     expect(await probe(6443)).toBe('open');
     expect(await probe(9999)).toBe('timeout');
+    // The daemon runs with the runtime settings of bin/artesca-fw's first line (malloc threshold, V8 flag).
+    const pid = await unitProp('artesca-fw', 'MainPID');
+    const environ = (await ct.must('cat', [`/proc/${pid}/environ`])).split('\0');
+    expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=16384');
+    const cmdline = (await ct.must('cat', [`/proc/${pid}/cmdline`])).split('\0');
+    expect(cmdline.slice(0, 2)).toEqual(['/usr/lib/artesca-fw/node/bin/node', '--max-semi-space-size=1']);
   });
 
   it('systemctl reload leads to a reconcile', async () => {

@@ -3,6 +3,8 @@
 // server going away and coming back.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/validate-config.js';
 import { HttpsNodeApi } from '../../src/membership/api-client.js';
@@ -114,6 +116,52 @@ describe('list and watch Nodes', () => {
     const watch = api.requests.filter((r) => r.kind === 'watch').at(-1)!;
     expect(watch.query.allowWatchBookmarks).toBe('true');
     expect(watch.user).toBe('cert:artesca-fw');
+  });
+
+  it('list pages once handed over are not kept alive by the client while its socket lives on (the watch after them)', async () => {
+    for (let i = 1; i <= 3; i++) api.put(spec(i));
+    const client = new HttpsNodeApi(
+      await loadCredentials(kubeconfig('retain.yaml', { server: api.url, caFile: pki.caFile, token: 'token-abc' })),
+    );
+    // As the informer does: its stop signal with each request, pages, then a watch on the same keep-alive agent.
+    const stop = new AbortController();
+    let watching: Promise<void> | undefined;
+    try {
+      const { refs, rv } = await (async () => {
+        const first = await client.listPage({ limit: 2 }, stop.signal);
+        const second = await client.listPage({ limit: 2, continue: first.metadata.continue! }, stop.signal);
+        expect(first.items).toHaveLength(2);
+        expect(second.items.length).toBeGreaterThan(0);
+        return { refs: [new WeakRef(first), new WeakRef(second)], rv: second.metadata.resourceVersion! };
+      })();
+      let opened = false;
+      watching = client
+        .watch(
+          { resourceVersion: rv, timeoutSeconds: 30, silentMs: 60_000 },
+          () => undefined,
+          stop.signal,
+          () => {
+            opened = true;
+          },
+        )
+        .catch(() => undefined);
+      await until(() => opened, 5000, 'watch open');
+      v8.setFlagsFromString('--expose-gc');
+      const gc = vm.runInNewContext('gc') as () => void;
+      // A WeakRef is cleared by a collection after the task that made it has ended.
+      for (let k = 0; k < 2; k++) {
+        await new Promise((r) => setTimeout(r, 10));
+        gc();
+      }
+      expect(
+        refs.map((r) => r.deref() === undefined),
+        'pages still reachable from the client',
+      ).toEqual([true, true]);
+    } finally {
+      stop.abort();
+      await watching;
+      client.close();
+    }
   });
 
   it('a 410 Gone ERROR event leads to exactly one relist, and a change made meanwhile is not missed', async () => {
