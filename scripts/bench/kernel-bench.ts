@@ -127,6 +127,8 @@ export interface DaemonResult {
   drifts: number;
   /** RSS after the 70 reconciles above and 12 s idle. */
   rssMb: number;
+  /** RSS 15 s after the two wrk runs (10 s of requests as fast as the server answers). */
+  rssAfterStatusLoadMb: number;
   statusRps: number;
   metricsRps: number;
 }
@@ -199,8 +201,11 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
 
     // Idle after the bursts above: give the collector its quiet second and V8 its memory reducer.
     await new Promise((r) => setTimeout(r, 12_000));
+    const rssIdle = rssMb(d.proc.proc.pid!);
     const statusRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/status');
     const metricsRps = await wrk(L.lab, L.ns.node!, 'http://127.0.0.1:9900/metrics');
+    await new Promise((r) => setTimeout(r, 15_000));
+    const rssAfterStatusLoad = rssMb(d.proc.proc.pid!);
     return {
       nodes,
       reconvergeP50: percentile(reconverge, 50),
@@ -216,7 +221,8 @@ export async function benchDaemon(nodes: number, edits = 50, drifts = 20): Promi
       driftP50: percentile(drift, 50),
       driftP99: percentile(drift, 99),
       drifts,
-      rssMb: rssMb(d.proc.proc.pid!),
+      rssMb: rssIdle,
+      rssAfterStatusLoadMb: rssAfterStatusLoad,
       statusRps,
       metricsRps,
     };

@@ -8,9 +8,14 @@ import { ROOT } from '../lab/netns.js';
 export function writeSection(start: string, end: string, section: string): void {
   const file = path.join(ROOT, 'BENCHMARKS.md');
   const text = readFileSync(file, 'utf8');
-  const next = text.includes(start)
-    ? text.slice(0, text.indexOf(start)) + section + text.slice(text.indexOf(end) + end.length)
-    : text.replace('## Across runs', `${section}\n\n## Across runs`);
+  let next: string;
+  if (text.includes(start)) {
+    next = text.slice(0, text.indexOf(start)) + section + text.slice(text.indexOf(end) + end.length);
+  } else if (text.includes('## Across runs')) {
+    next = text.replace('## Across runs', `${section}\n\n## Across runs`);
+  } else {
+    throw new Error(`BENCHMARKS.md has neither ${start} nor "## Across runs": nowhere to write the section`);
+  }
   writeFileSync(file, next);
   console.log(section);
 }
