@@ -7,7 +7,7 @@ import vm from 'node:vm';
 
 type Gc = (opts?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
-/** One per daemon (the daemon makes it and hands it to the reconciler). */
+/** One per daemon: the daemon makes it and hands it to the reconciler and to the Kubernetes membership. */
 export class QuietCollector {
   private gc: Gc | undefined;
   private timer: NodeJS.Timeout | null = null;
@@ -44,8 +44,8 @@ export class QuietCollector {
   /**
    * For garbage that never pauses (a watch's status heartbeats, which change
    * nothing and so make no reconcile): a full collection at most once per
-   * `periodMs`. Without it the heap grows by the heartbeats' leftovers until
-   * V8's own limit, tens of megabytes later (BENCHMARKS.md section 9).
+   * `periodMs`. Without it the heartbeats' leftovers pile up between V8's own
+   * collections (BENCHMARKS.md, "Why the RSS goal at 5,000 Nodes is missed").
    */
   collectPeriodically(periodMs = 60_000): void {
     if (this.timer || Date.now() - this.lastAt < periodMs) return;
