@@ -59,10 +59,13 @@ function cpuTicks(pid: number): number {
 type Resident = ReturnType<typeof residentMb>;
 
 /** Resident memory to one decimal, as the report prints it. */
-function residentOf(pid: number): Resident {
-  const r = residentMb(pid);
+function rounded(r: Resident): Resident {
   const d = (n: number) => Math.round(n * 10) / 10;
   return { rss: d(r.rss), anon: d(r.anon), file: d(r.file) };
+}
+
+function residentOf(pid: number): Resident {
+  return rounded(residentMb(pid));
 }
 
 function residentText(r: Resident): string {
@@ -184,7 +187,7 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
 
 /** The last sample of benchMemory, once the agent is idle, to one decimal. */
 function idleRss(m: MemoryResult): string {
-  return `${m.rssMb[m.rssMb.length - 1]!.toFixed(1)} MB (${m.anonMb.toFixed(1)} anonymous + ${m.fileMb.toFixed(1)} file-backed)`;
+  return residentText(rounded({ rss: m.rssMb[m.rssMb.length - 1]!, anon: m.anonMb, file: m.fileMb }));
 }
 
 async function main(): Promise<number> {
