@@ -227,7 +227,7 @@ export class Reconciler {
     if (await this.trialInProgress()) return [];
     const node = await this.compileOrRefuse(reason, at, started);
     if (!node) return [];
-    this.noteSources(node, at);
+    this.followSources(node);
     const hash = desiredHash(node.desired);
     this.attempting = hash;
     if (await this.heldBackByRollback(hash, reason, at, started)) return [];
@@ -314,10 +314,20 @@ export class Reconciler {
     }
   }
 
-  private noteSources(node: Compiled, at: string): void {
-    const { config, inventory } = node.sources;
+  /** What the sources just read name to follow (whether or not their rules load): the config and the watched files. */
+  private followSources(node: Compiled): void {
+    const { config } = node.sources;
     this.config = config;
     this.watched = [this.configFile, config.inventoryFile, ...(config.kubernetes ? [config.kubernetes.kubeconfig] : [])];
+  }
+
+  /**
+   * The status half of the sources, once their rules are live: /status describes
+   * the rules in force, so a load the kernel refuses (or one held back) leaves
+   * the node, endpoints and inventory of the rules still in force.
+   */
+  private noteInForce(node: Compiled, at: string): void {
+    const { config, inventory } = node.sources;
     this.status.node = node.ruleset.node;
     this.status.mode = config.mode;
     this.status.endpoints = node.ruleset.endpoints;
@@ -380,6 +390,7 @@ export class Reconciler {
   /** A load that went through: status, metrics and the log line. */
   private recordApplied(o: Outcome): void {
     const { reason, at, started, node, hash, report } = o;
+    this.noteInForce(node, at);
     const counts = countRuleset(node.ruleset);
     this.desired = node.desired;
     this.ruleset = node.ruleset;

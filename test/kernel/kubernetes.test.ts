@@ -275,8 +275,8 @@ describe('membership from Kubernetes Node objects', () => {
 
     api.replaceAll(all);
     api.expireWatches();
-    // /status counts the inventory a reconcile has read, before its load is live; and
-    // node-2's own rules (its egress) come back on their own agent's time: wait for the connection.
+    // node-1's /status counts the inventory once its rules are live, but node-2's own
+    // rules (its egress) come back on their own agent's time: wait for the connection.
     await until(async () => (await status()).inventory.nodes === 4, 5000, 50);
     await until(async () => (await probe('node-2', '10.100.0.1', 2379)) === 'open', 5000, 100);
   });

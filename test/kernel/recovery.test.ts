@@ -73,6 +73,47 @@ describe('recovery', () => {
     }
   });
 
+  it('while the kernel refuses a load, /status describes the rules still in force, not the inventory just read', async () => {
+    L.writeInventory(BASE_INVENTORY);
+    const d = new DaemonProc(n1, ['--config', L.configFile]);
+    let held = '';
+    try {
+      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 15_000);
+      // Another tool's rule holding a set named like our temporary copy: every load
+      // first removes such leftovers, and the kernel refuses to while it is in use.
+      const sets = (await L.lab.must(n1, 'ipset', ['list', '-n'])).split('\n').filter((n) => n.startsWith('afw'));
+      held = `${sets[0]}-swp`;
+      const before = await status();
+      expect(before.inventory.nodes).toBe(3);
+      await L.lab.must(n1, 'ipset', ['create', held, 'hash:ip']);
+      await L.lab.must(n1, 'iptables-nft', ['-N', 'TEST-HOLD']);
+      await L.lab.must(n1, 'iptables-nft', ['-A', 'TEST-HOLD', '-m', 'set', '--match-set', held, 'src', '-j', 'RETURN']);
+      const since = d.logs.length;
+      L.writeInventory(WITHOUT_NODE2);
+      await d.waitFor((l) => l.event === 'apply' && l.result === 'error', 10_000, since);
+      const s = await status();
+      expect(s.lastError.code).toMatch(/^AFW_/);
+      expect(s.inventory).toEqual(before.inventory); // 3 nodes, read when they were loaded
+      expect(s.endpoints).toEqual(before.endpoints);
+      expect(s.ruleset.hash).toBe(before.ruleset.hash);
+      expect(await probe('node-2', 6443)).toBe('open'); // node-2 is still allowed: its rules are in force
+      // The other tool lets go: the retry loads the edit, and /status follows.
+      await L.lab.must(n1, 'iptables-nft', ['-F', 'TEST-HOLD']);
+      await L.lab.must(n1, 'iptables-nft', ['-X', 'TEST-HOLD']);
+      await d.waitFor((l) => l.event === 'apply' && l.result === 'applied', 40_000, since);
+      const after = await status();
+      expect(after.inventory.nodes).toBe(2);
+      expect(after.ruleset.hash).not.toBe(before.ruleset.hash);
+      expect(await probe('node-2', 6443)).toBe('timeout');
+    } finally {
+      await d.kill('SIGTERM');
+      await L.lab.exec(n1, 'iptables-nft', ['-F', 'TEST-HOLD']);
+      await L.lab.exec(n1, 'iptables-nft', ['-X', 'TEST-HOLD']);
+      if (held) await L.lab.exec(n1, 'ipset', ['destroy', held]);
+      L.writeInventory(BASE_INVENTORY);
+    }
+  });
+
   it('a config folder updated by a symlink swap (a ConfigMap\'s "..data") is live within 2 s', async () => {
     // The layout the kubelet writes: files are links through ..data, a link to a timestamped folder.
     const cm = path.join(L.dir, 'cm');
