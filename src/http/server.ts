@@ -8,8 +8,19 @@ export interface StatusSource {
   status(): Promise<Record<string, unknown>>;
 }
 
+// No route here has a schema. Without compilers of its own, fastify loads ajv and
+// fast-json-stringify (about a hundred modules, held for the agent's life) at
+// ready to compile schemas nobody declared; these refuse, so a schema added
+// later fails at startup instead of going unchecked.
+function noSchemaCompiler(): never {
+  throw new Error('the status server compiles no schemas: routes here take none');
+}
+
 export function buildServer(source: StatusSource, metrics: Metrics): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({
+    logger: false,
+    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
+  });
   app.get('/healthz', async (_req, reply) => {
     const alive = source.alive();
     return reply.code(alive ? 200 : 503).send({ alive });
