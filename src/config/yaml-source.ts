@@ -14,7 +14,6 @@ export type FieldPath = ReadonlyArray<string | number>;
 
 export interface YamlSource {
   file: string;
-  text: string;
   /** The plain JavaScript value of the document. */
   data: unknown;
   /** The document with positions, parsed on first use (error paths only). */
@@ -39,16 +38,18 @@ export function formatPath(path: FieldPath): string {
 
 /**
  * A source for text already parsed by someone else (JSON state files are
- * YAML too): positions are computed only if an error needs them.
+ * YAML too): positions are computed only if an error needs them. The text may
+ * be given as a function that makes it again (the same bytes each time), so a
+ * source kept for long does not keep its text: a membership's is about half a
+ * megabyte at 5,000 nodes and is needed only to point at a line.
  */
-export function positionalSource(file: string, text: string, data: unknown): YamlSource {
+export function positionalSource(file: string, text: string | (() => string), data: unknown): YamlSource {
   let positional: { doc: Document; lines: LineCounter } | undefined;
   return {
     file,
-    text,
     data,
     positional: () => {
-      positional ??= positionalParse(text);
+      positional ??= positionalParse(typeof text === 'string' ? text : text());
       return positional;
     },
   };

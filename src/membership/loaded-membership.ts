@@ -19,10 +19,12 @@ export function membershipView(nodes: Iterable<NodeObject>, config: Config, serv
   const m = membershipFromNodes(nodes, config.kubernetes, config.networks, memo);
   const text = inventoryText(m.nodes, server);
   const file = config.inventoryFile;
+  // The source kept with the membership in force makes its text again only if an error needs a line.
+  const again = () => inventoryText(m.nodes, server);
   return {
     ...m,
     text,
-    loaded: { inventory: { file, nodes: m.nodes }, source: positionalSource(file, text, inventoryData(m.nodes)) },
+    loaded: { inventory: { file, nodes: m.nodes }, source: positionalSource(file, again, inventoryData(m.nodes)) },
   };
 }
 

@@ -3,9 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/model.js';
 import { parseConfig } from '../../src/config/validate-config.js';
-import { parseInventory } from '../../src/config/validate-inventory.js';
+import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
+import type { AfwError } from '../../src/errors.js';
 import { inventoryText } from '../../src/membership/inventory-text.js';
-import { trimNode } from '../../src/membership/loaded-membership.js';
+import { membershipView, trimNode } from '../../src/membership/loaded-membership.js';
 import { refuseMembership } from '../../src/membership/membership-guard.js';
 import { membershipFromNodes } from '../../src/membership/node-mapping.js';
 import type { NodeObject } from '../../src/membership/node-object.js';
@@ -186,5 +187,36 @@ describe('the cache file', () => {
     expect(
       inventoryText(membershipFromNodes([...specs].reverse(), c.kubernetes!, c.networks).nodes, 'https://127.0.0.1:7443'),
     ).toBe(text);
+  });
+
+  it('a membership in force checked against narrower networks points at the line of its cache text (made again for the error)', () => {
+    const c = config();
+    const server = 'https://127.0.0.1:7443';
+    const specs = [1, 2, 3].map((i) =>
+      node({ name: `node-${i}`, roles: [], cp: `10.100.0.${i === 3 ? 50 : i}`, wp: `10.200.0.${i}` }),
+    );
+    const view = membershipView(specs, c, server);
+    // The networks narrowed by a config edit before the membership is mapped again: node-3 is outside.
+    const narrowed = parseConfig(
+      edit(BASE_CONFIG, [
+        ['  file: inventory.yaml\n', `  file: inventory.yaml\n${K8S}`],
+        ['cidr: 10.100.0.0/24', 'cidr: 10.100.0.0/27'],
+        ['management: [10.100.0.100]', 'management: []'],
+        ['  roles: [bootstrap, master, etcd, infra, registry]\n', ''],
+      ]),
+      '/etc/artesca-fw/config.yaml',
+      { hostname: 'node-1' },
+    );
+    let err: AfwError | undefined;
+    try {
+      checkCluster(narrowed, view.loaded);
+    } catch (e) {
+      err = e as AfwError;
+    }
+    const line = view.text.split('\n').indexOf('    controlPlaneIP: "10.100.0.50"') + 1;
+    expect(line).toBeGreaterThan(4);
+    expect(err?.problems.map((p) => [p.where?.file, p.where?.line, p.where?.field])).toEqual([
+      [c.inventoryFile, line, 'nodes[2].controlPlaneIP'],
+    ]);
   });
 });
