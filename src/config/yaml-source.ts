@@ -5,8 +5,10 @@
 // when something is wrong is it parsed again with `yaml`, which keeps every
 // node's position. An inventory of 5,000 nodes loads about ten times faster
 // this way, and error messages lose nothing.
+import { createRequire } from 'node:module';
 import jsyaml from 'js-yaml';
-import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import { AfwError, type Problem, type SourcePosition } from '../errors.js';
 import type { ChunkedYamlReader } from './yaml-chunks.js';
 
@@ -20,7 +22,17 @@ export interface YamlSource {
   positional(): { doc: Document; lines: LineCounter };
 }
 
+// `yaml` is loaded by the first error that needs a position, not at startup: a
+// daemon whose files are valid never needs it, and a module once loaded is held
+// for the process's life. Its Node build is CommonJS, so require() loads it at
+// once (node's module cache keeps the one copy).
+const load = createRequire(import.meta.url);
+function yaml(): typeof Yaml {
+  return load('yaml') as typeof Yaml;
+}
+
 function positionalParse(text: string): { doc: Document; lines: LineCounter } {
+  const { LineCounter, parseDocument } = yaml();
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   return { doc, lines };
@@ -119,6 +131,7 @@ function positionOf(src: YamlSource, node: Node | null | undefined, field: strin
  * field), the position of the deepest existing parent is returned.
  */
 export function locate(src: YamlSource, path: FieldPath, opts: { key?: boolean } = {}): SourcePosition {
+  const { isMap, isPair, isScalar, isSeq } = yaml();
   let node: unknown = src.positional().doc.contents;
   let keyNode: unknown;
   for (const seg of path) {
