@@ -7,8 +7,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configText, foreignFilterRules, inventoryText } from './bench/fixtures.js';
-import { DaemonProc, rssMb } from './lab/daemon.js';
+import { DaemonProc } from './lab/daemon.js';
 import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
+import { rssMb } from './lab/resident.js';
 
 const CLK_TCK = 100;
 

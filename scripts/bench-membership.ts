@@ -6,6 +6,7 @@
 // The agent runs in a network namespace made here; the API server runs in this
 // process on a unix socket, forwarded to 127.0.0.1:6443 inside the namespace.
 // Rewrites the section of BENCHMARKS.md between its `bench-membership` markers.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,8 +15,10 @@ import { kubeconfigText, makePki } from '../test/helpers/test-pki.js';
 import { benchRoles, configText, median, nodeAddress, percentile } from './bench/fixtures.js';
 import { benchMemory, type MemoryResult } from './bench/kernel-bench.js';
 import { runMain, writeSection } from './bench/report.js';
-import { DaemonProc, residentMb, until } from './lab/daemon.js';
-import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
+import { agentRuntime } from './bench/runtime-floor.js';
+import { DaemonProc, until } from './lab/daemon.js';
+import { BIN, buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
+import { residentMb } from './lab/resident.js';
 
 const START = '<!-- bench-membership: written by npm run bench:membership -->';
 const END = '<!-- /bench-membership -->';
@@ -190,6 +193,17 @@ function idleRss(m: MemoryResult): string {
   return residentText(rounded({ rss: m.rssMb[m.rssMb.length - 1]!, anon: m.anonMb, file: m.fileMb }));
 }
 
+/** The runtime alone, started as bin/artesca-fw starts the agent: nothing loaded, or the daemon's libraries loaded. */
+function runtimeFloor(what: 'bare' | 'libraries'): Resident {
+  const { env, flags } = agentRuntime(BIN);
+  const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'bench/runtime-floor.js');
+  const out = execFileSync(process.execPath, [...flags, '--expose-gc', script, what], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  return rounded(JSON.parse(out) as Resident);
+}
+
 async function main(): Promise<number> {
   const blocked = kernelTestsBlocked();
   if (blocked) {
@@ -197,6 +211,8 @@ async function main(): Promise<number> {
     return 1;
   }
   // The same agent without Kubernetes, from an inventory file: the floor to compare with.
+  const bare = runtimeFloor('bare');
+  const libraries = runtimeFloor('libraries');
   const floor3 = await benchMemory(3, 30);
   const floor5k = await benchMemory(5000, 30);
   const small = await scenario(3, 100, 0);
@@ -221,7 +237,7 @@ async function main(): Promise<number> {
     '',
     `Idle, 5,000 Nodes, ${Math.round(idle.seconds)} s with kubelet-like heartbeats (${idle.heartbeats} MODIFIED events that change nothing the agent reads, about ${Math.round(idle.heartbeats / idle.seconds)} per second): ${idle.lists} list request(s), ${idle.watches} watch request(s) (watchTimeoutSeconds 300: a new watch when the server ends one), at most ${idle.maxOpenWatches} watch open at a time; agent CPU ${idle.cpuPct} % of one core; RSS at the end ${residentText(idle.resident)} (V8 heap used ${idle.memory.heapUsedMb} of ${idle.memory.heapTotalMb} MB, external ${idle.memory.externalMb} MB). Goal (one watch at a time, no relist without a 410): ${idle.maxOpenWatches <= 1 && idle.lists === 0 ? 'met' : 'MISSED'}.`,
     '',
-    `For scale, the same agent on the same runtime without Kubernetes, idle 30 s after its first load: RSS ${idleRss(floor3)} with a 3-node inventory file (V8 heap used ${floor3.heapUsedMb} MB), ${idleRss(floor5k)} with the 5,000-node file (heap ${floor5k.heapUsedMb} MB). The membership adds the Node objects (trimmed), their mapping and the TLS client to that. File-backed: pages of the node binary (its code) and libraries read in, shared with any process running them and dropped by the kernel under memory pressure; anonymous: the agent's own.`,
+    `For scale, the same agent on the same runtime without Kubernetes, idle 30 s after its first load: RSS ${idleRss(floor3)} with a 3-node inventory file (V8 heap used ${floor3.heapUsedMb} MB), ${idleRss(floor5k)} with the 5,000-node file (heap ${floor5k.heapUsedMb} MB). The membership adds the Node objects (trimmed), their mapping and the TLS client to that. Below both, the runtime itself started the same way (\`scripts/bench/runtime-floor.ts\`, collected and idle, no agent code): ${residentText(bare)} with nothing loaded, ${residentText(libraries)} with the libraries the daemon loads at startup (fastify, pino, prom-client, zod, js-yaml, chokidar, commander, ipaddr.js, node:https). File-backed: pages of the node binary (its code) and libraries read in, shared with any process running them and dropped by the kernel under memory pressure; anonymous: the agent's own.`,
     END,
   ].join('\n');
   if (WRITE) writeSection(START, END, section);

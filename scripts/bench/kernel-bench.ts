@@ -11,8 +11,9 @@ import { createLine } from '../../src/compile/render-ipset.js';
 import { renderFamily } from '../../src/compile/render-iptables.js';
 import { parseConfig } from '../../src/config/validate-config.js';
 import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
-import { DaemonProc, residentMb, rssMb } from '../lab/daemon.js';
+import { DaemonProc } from '../lab/daemon.js';
 import { buildCluster, Lab, ROOT } from '../lab/netns.js';
+import { residentMb, rssMb } from '../lab/resident.js';
 import { configText, inventoryText, median, nodeAddress, percentile } from './fixtures.js';
 
 const IFACES = [

@@ -1,6 +1,5 @@
 // Runs the real `artesca-fw run` inside a namespace and follows its JSON log.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import readline from 'node:readline';
 import { BIN } from './netns.js';
 
@@ -79,21 +78,4 @@ export async function until(fn: () => Promise<boolean>, timeoutMs: number, stepM
     if (performance.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, stepMs));
   }
-}
-
-/**
- * Resident memory of a process in MB: VmRSS, and its two parts: anonymous
- * (the process's own: heaps, stacks) and file-backed (mapped files read in,
- * mostly the node binary's code: shared with every process running it, and
- * dropped by the kernel under memory pressure).
- */
-export function residentMb(pid: number): { rss: number; anon: number; file: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024;
-  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
-}
-
-/** Resident memory (VmRSS) of a process, in MB. */
-export function rssMb(pid: number): number {
-  return residentMb(pid).rss;
 }
