@@ -38,6 +38,19 @@ function table(head: string[], rows: (string | number)[][]): string {
 const START = '<!-- bench: written by npm run bench -->';
 const END = '<!-- /bench -->';
 
+/**
+ * What the throughput rounds say when the goal is missed: whether the rounds
+ * with the firewall overlap those without (noise of the machine), or not (a cost).
+ */
+function throughputVerdict(none: PacketResult, ours: PacketResult): string {
+  if (ours.ofNoFirewall >= 0.95) return 'The goal is met.';
+  const range = (p: PacketResult) => `${p.min.toFixed(2)} - ${p.max.toFixed(2)} Gbit/s`;
+  if (ours.max >= none.min) {
+    return `The goal (95 %) is not met in this run, within the spread of the rounds: the fastest round with the firewall (${ours.max.toFixed(2)} Gbit/s) is faster than the slowest without (${none.min.toFixed(2)} Gbit/s), on a machine whose client and server share two cores.`;
+  }
+  return `The goal (95 %) is not met in this run, and not by noise: every round with the firewall (${range(ours)}) was slower than every round without (${range(none)}): here the firewall's cost shows above the machine's noise. The one-rule-per-peer row shows what the sets save.`;
+}
+
 async function main(): Promise<void> {
   const reason = kernelTestsBlocked();
   if (reason) throw new Error(reason);
@@ -364,17 +377,7 @@ ${table(
   ]),
 )}
 
-${
-  ours.ofNoFirewall < 0.95
-    ? `The goal (95 %) is not met in this run, but the rounds show how far apart two
-runs of the same ruleset fall on this machine (client and server share two
-cores): the difference is within that spread. A separate check by hand (two
-namespaces, a veth pair, \`iperf3 -t 3\`, two rounds) measured 27.7 and 29.0
-Gbit/s with no rules, 31.4 and 30.2 with empty chains jumped to, and 27.0 and
-29.0 with the established shortcut artesca-fw uses: noise of about 10 %, larger
-than the cost being measured.`
-    : 'The goal is met.'
-}
+${throughputVerdict(packet[0]!, ours)}
 
 artesca-fw accepts established traffic with the first rule it has (before any
 address-type lookup) and matches peers in a hash set, so a 5,000-node inventory
