@@ -325,6 +325,8 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
     for (let i = 0; i < nodes; i++)
       naiveLines.push(`-A NAIVE -s ${nodeAddress('cp', i)}/32 -p tcp -m tcp --dport 5201 -j RETURN`);
     naiveLines.push('-A NAIVE -j DROP', '-I PREROUTING 1 -i cp0 -m addrtype --dst-type LOCAL -j NAIVE', 'COMMIT', '');
+    // The least a stateful firewall does: conntrack on, one rule accepting established packets.
+    const conntrackLines = ['*mangle', '-I PREROUTING 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', 'COMMIT', ''];
     const cfgFile = path.join(L.dir, 'config.yaml');
     const modes: Record<string, { on: () => Promise<void>; off: () => Promise<void>; gbps: number[] }> = {
       none: { on: async () => {}, off: async () => {}, gbps: [] },
@@ -347,6 +349,13 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
         },
         gbps: [],
       },
+      conntrack: {
+        on: () => L.lab.must(server, 'iptables-nft-restore', ['--noflush'], { input: conntrackLines.join('\n') }).then(() => {}),
+        off: async () => {
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', '1']);
+        },
+        gbps: [],
+      },
     };
     // Interleaved rounds, so that a slow moment of the machine hits every mode alike.
     for (let round = 0; round < 5; round++) {
@@ -359,6 +368,7 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
     const none = median(modes.none!.gbps);
     const ours = median(modes.ours!.gbps);
     const naive = median(modes.naive!.gbps);
+    const conntrack = median(modes.conntrack!.gbps);
     iperfd.kill('SIGKILL');
     const spread = (m: string) => ({ min: Math.min(...modes[m]!.gbps), max: Math.max(...modes[m]!.gbps) });
     return [
@@ -369,6 +379,12 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
         gbps: naive,
         ofNoFirewall: naive / none,
         ...spread('naive'),
+      },
+      {
+        mode: 'conntrack only (one rule accepting established packets)',
+        gbps: conntrack,
+        ofNoFirewall: conntrack / none,
+        ...spread('conntrack'),
       },
     ];
   } finally {
