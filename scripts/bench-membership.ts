@@ -15,7 +15,6 @@ import { kubeconfigText, makePki } from '../test/helpers/test-pki.js';
 import { benchRoles, configText, median, nodeAddress, percentile } from './bench/fixtures.js';
 import { benchMemory, type MemoryResult } from './bench/kernel-bench.js';
 import { runMain, writeSection } from './bench/report.js';
-import { agentRuntime } from './bench/runtime-floor.js';
 import { DaemonProc, until } from './lab/daemon.js';
 import { BIN, buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 import { residentMb } from './lab/resident.js';
@@ -193,14 +192,16 @@ function idleRss(m: MemoryResult): string {
   return residentText(rounded({ rss: m.rssMb[m.rssMb.length - 1]!, anon: m.anonMb, file: m.fileMb }));
 }
 
-/** The runtime alone, started as bin/artesca-fw starts the agent: nothing loaded, or the daemon's libraries loaded. */
+/**
+ * The runtime alone, started as bin/artesca-fw starts the agent: its first line
+ * run the way the kernel runs a shebang (interpreter, the rest as one argument,
+ * then the script), so the settings are read by `env -S` as for the agent.
+ */
 function runtimeFloor(what: 'bare' | 'libraries'): Resident {
-  const { env, flags } = agentRuntime(BIN);
+  const shebang = readFileSync(BIN, 'utf8').split('\n')[0]!.slice(2);
+  const at = shebang.indexOf(' ');
   const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'bench/runtime-floor.js');
-  const out = execFileSync(process.execPath, [...flags, '--expose-gc', script, what], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-  });
+  const out = execFileSync(shebang.slice(0, at), [shebang.slice(at + 1), '--expose-gc', script, what], { encoding: 'utf8' });
   return rounded(JSON.parse(out) as Resident);
 }
 

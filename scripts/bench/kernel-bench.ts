@@ -324,9 +324,12 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
     const naiveLines = ['*mangle', ':NAIVE - [0:0]'];
     for (let i = 0; i < nodes; i++)
       naiveLines.push(`-A NAIVE -s ${nodeAddress('cp', i)}/32 -p tcp -m tcp --dport 5201 -j RETURN`);
-    naiveLines.push('-A NAIVE -j DROP', '-I PREROUTING 1 -i cp0 -m addrtype --dst-type LOCAL -j NAIVE', 'COMMIT', '');
+    // The rules put into the shared PREROUTING chain, removed by their text (never by position).
+    const naiveJump = ['-i', 'cp0', '-m', 'addrtype', '--dst-type', 'LOCAL', '-j', 'NAIVE'];
+    naiveLines.push('-A NAIVE -j DROP', `-I PREROUTING 1 ${naiveJump.join(' ')}`, 'COMMIT', '');
     // The least a stateful firewall does: conntrack on, one rule accepting established packets.
-    const conntrackLines = ['*mangle', '-I PREROUTING 1 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', 'COMMIT', ''];
+    const conntrackRule = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'];
+    const conntrackLines = ['*mangle', `-I PREROUTING 1 ${conntrackRule.join(' ')}`, 'COMMIT', ''];
     const cfgFile = path.join(L.dir, 'config.yaml');
     const modes: Record<string, { on: () => Promise<void>; off: () => Promise<void>; gbps: number[] }> = {
       none: { on: async () => {}, off: async () => {}, gbps: [] },
@@ -343,7 +346,7 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
       naive: {
         on: () => L.lab.must(server, 'iptables-nft-restore', ['--noflush'], { input: naiveLines.join('\n') }).then(() => {}),
         off: async () => {
-          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', '1']);
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', ...naiveJump]);
           await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-F', 'NAIVE']);
           await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-X', 'NAIVE']);
         },
@@ -352,7 +355,7 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
       conntrack: {
         on: () => L.lab.must(server, 'iptables-nft-restore', ['--noflush'], { input: conntrackLines.join('\n') }).then(() => {}),
         off: async () => {
-          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', '1']);
+          await L.lab.must(server, 'iptables-nft', ['-t', 'mangle', '-D', 'PREROUTING', ...conntrackRule]);
         },
         gbps: [],
       },
