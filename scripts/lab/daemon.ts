@@ -20,8 +20,9 @@ export class DaemonProc {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
-  constructor(ns: string, args: string[]) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, BIN, 'run', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `command`: what runs the daemon (default `artesca-fw run`; a test gives a variant built on runDaemon). */
+  constructor(ns: string, args: string[], command: string[] = [BIN, 'run']) {
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let l: LogLine;

@@ -15,11 +15,13 @@ import { QuietCollector } from './memory.js';
 import { type Reason, Reconciler } from './reconciler.js';
 import { loadConfigOnly } from './sources.js';
 import { loadState } from './state-store.js';
-import { FileWatcher, InterfaceWatcher } from './watchers.js';
+import { ContentCheck, type FileFollower, FileWatcher, InterfaceWatcher } from './watchers.js';
 
 export const DEFAULT_STATE_DIR = '/var/lib/artesca-fw';
 const DEFAULT_LISTEN = { host: '127.0.0.1', port: 9900 };
 const COUNTER_CACHE_MS = 500;
+/** How often the followed files' text is compared with what the agent acted on, whatever the file watcher says. */
+export const DEFAULT_CONTENT_CHECK_MS = 10_000;
 /** How often other firewall managers are looked for. */
 const CONFLICT_CHECK_MS = 30_000;
 
@@ -29,6 +31,10 @@ export interface DaemonOptions {
   stateDir?: string;
   logger?: Logger;
   drift?: Partial<DriftOptions>;
+  /** The file watcher (default: chokidar through FileWatcher); tests give one that loses events. */
+  fileWatcher?: (onChange: (file: string) => void, onError: (err: Error) => void) => FileFollower;
+  /** The content check's interval (default DEFAULT_CONTENT_CHECK_MS). */
+  contentCheckMs?: number;
 }
 
 function memoryFigures(): Record<string, number> {
@@ -173,42 +179,77 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   await server.listen({ host: listen.host, port: listen.port });
   log.info({ event: 'startup', listen: `${listen.host}:${listen.port}`, version: VERSION }, 'status server listening');
 
-  // 3. The config, now.
-  function trigger(reason: Reason): void {
-    void reconciler
+  // 3. The config, now; then the watchers, each from what the agent acted on.
+  function trigger(reason: Reason): Promise<void> {
+    return reconciler
       .request(reason)
+      .then(() => contentCheck.remember(reconciler.watched)) // before followConfig reads the kubeconfig
       .then(() => followConfig())
-      .then(() => files.setFiles(reconciler.watched));
+      .then(() => files.setFiles(reconciler.watched))
+      .then(async (added) => {
+        // A newly followed file may have changed between the read and its watch.
+        if (added) await Promise.all((await contentCheck.check()).map((f) => fileChanged(f, 'content check')));
+      });
   }
-  const files = new FileWatcher((file) => {
+  /** A followed file changed (`seenBy`: the file watcher, or the content check that backs it up). */
+  function fileChanged(file: string, seenBy: 'watcher' | 'content check'): Promise<void> {
     const config = reconciler.config;
     if (config?.kubernetes && file === config.inventoryFile && kube.current) {
       // The cache of the membership: ours, or an operator's apply (a new baseline for the shrink guard).
-      void kube.inventoryFileChanged();
-      return;
+      return kube.inventoryFileChanged();
     }
-    log.info({ event: 'file', file }, `changed: ${file}`);
-    if (config?.kubernetes && file === config.kubernetes.kubeconfig) {
-      void followConfig({ reload: true });
-      return;
-    }
-    trigger('file change');
-  });
-  await reconciler.request('startup');
-  await followConfig();
-  await files.setFiles(reconciler.watched);
+    log.info({ event: 'file', file, seenBy }, `changed: ${file}${seenBy === 'watcher' ? '' : ` (seen by the ${seenBy})`}`);
+    if (config?.kubernetes && file === config.kubernetes.kubeconfig) return followConfig({ reload: true });
+    return trigger('file change');
+  }
+  const contentCheck = new ContentCheck(
+    () => reconciler.watched,
+    (file) => reconciler.readDigests.get(file),
+    (file) => void fileChanged(file, 'content check'),
+    opts.contentCheckMs ?? DEFAULT_CONTENT_CHECK_MS,
+  );
+  const onWatchError = (err: Error) => {
+    log.warn({ event: 'file', err: err.message }, `file watch failed: ${err.message}; comparing the files' content now`);
+    void contentCheck.check().then((changed) => Promise.all(changed.map((f) => fileChanged(f, 'content check'))));
+  };
+  const files = (opts.fileWatcher ?? ((c, e) => new FileWatcher(c, e)))(
+    (file) => void fileChanged(file, 'watcher'),
+    onWatchError,
+  );
   const ifaces = new InterfaceWatcher(() => {
     log.info({ event: 'interfaces' }, 'interfaces or addresses changed');
-    trigger('interface change');
+    void trigger('interface change');
   });
-  ifaces.start();
   const drift = new DriftWatcher(reconciler, log, { ...DEFAULT_DRIFT, ...opts.drift });
-  drift.start();
+
+  await contentCheck.remember(reconciler.watched);
+  await reconciler.request('startup');
+  await contentCheck.remember(reconciler.watched);
+  await followConfig();
+  // Armed in turn, then compared with what was loaded: whatever changed since
+  // the sources were read (and before a watch could hear it) is acted on before
+  // /readyz says ready; from then on the watchers hear every change.
+  await files.setFiles(reconciler.watched);
+  const interfacesMoved = ifaces.start(reconciler.interfacesRead);
+  await drift.arm();
+  const moved = await contentCheck.check();
+  contentCheck.start();
+  if (interfacesMoved) log.info({ event: 'interfaces' }, 'interfaces or addresses changed while starting');
+  await Promise.all([
+    ...moved.map((f) => fileChanged(f, 'content check')),
+    ...(interfacesMoved ? [trigger('interface change')] : []),
+  ]);
+  await reconciler.idle(); // a change heard while arming: ready once it is loaded
+  reconciler.markArmed();
   conflicts.start(CONFLICT_CHECK_MS);
+  log.info(
+    { event: 'startup', contentCheckMs: contentCheck.everyMs, changedWhileStarting: moved },
+    'watching files, interfaces and rules',
+  );
 
   const onHup = () => {
     log.info({ event: 'signal', signal: 'SIGHUP' }, 'reload requested');
-    trigger('signal');
+    void trigger('signal');
   };
   process.on('SIGHUP', onHup);
 
@@ -222,6 +263,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       await kube.stop();
       ifaces.stop();
       drift.stop();
+      contentCheck.stop();
       await files.close();
       await server.close();
       log.info({ event: 'stop' }, 'stopped; the rules stay in force (artesca-fw flush removes them)');

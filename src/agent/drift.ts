@@ -10,7 +10,11 @@
 // - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
 //   a set missing or with the wrong member count triggers a read-back.
 // - a full read-back every few minutes as a safety net.
+// Events are heard only once the watch is armed (nft monitor subscribed):
+// `arm` waits for that, then reads back once, so a change made between the
+// agent's load and the arming is repaired too.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import readline from 'node:readline';
 import type { Logger } from 'pino';
 import { SET_PREFIX } from '../compile/ruleset.js';
@@ -26,6 +30,27 @@ export interface DriftOptions {
 }
 
 export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1500, legacyPollMs: 1000, fullCheckMs: 300_000 };
+
+/** How long `arm` waits for nft monitor to subscribe before it goes on (and says so). */
+const MONITOR_ARM_MS = 2000;
+/** NETLINK_NETFILTER, and the bit of its nftables multicast group (NFNLGRP_NFTABLES = 7). */
+const NETLINK_NETFILTER = '12';
+const NFTABLES_GROUP_BIT = 1 << 6;
+
+/**
+ * Whether process `pid` holds a netfilter netlink socket subscribed to
+ * nftables events (its network namespace's /proc/net/netlink: protocol, port
+ * id, group bits): from then on, nft monitor hears every change.
+ */
+export async function monitorSubscribed(pid: number): Promise<boolean> {
+  const table = await readFile(`/proc/${pid}/net/netlink`, 'utf8').catch(() => '');
+  return table.split('\n').some((line) => {
+    const [, proto, portId, groups] = line.trim().split(/\s+/);
+    return (
+      proto === NETLINK_NETFILTER && Number(portId) === pid && (Number.parseInt(groups ?? '0', 16) & NFTABLES_GROUP_BIT) !== 0
+    );
+  });
+}
 
 const RELEVANT = /^(add|insert|replace|delete|flush|destroy) (rule|chain|table|ruleset)/;
 const JUMPED_FROM = /\b(ip6?|inet) (mangle|filter)( (PREROUTING|INPUT|FORWARD|OUTPUT)\b|\s*$| \{)/;
@@ -45,10 +70,15 @@ export class DriftWatcher {
     private readonly opts: DriftOptions = DEFAULT_DRIFT,
   ) {}
 
-  start(): void {
+  /**
+   * Starts watching and resolves once changes are heard (nft monitor
+   * subscribed, or polling started) and what is live was read back once.
+   */
+  async arm(): Promise<void> {
     this.timers.push(setInterval(() => void this.checkSets(), this.opts.setCheckMs));
     this.timers.push(setInterval(() => this.schedule('periodic read-back'), this.opts.fullCheckMs));
-    this.startMonitor();
+    await this.startMonitor();
+    await this.check('drift watch armed');
   }
 
   stop(): void {
@@ -59,7 +89,8 @@ export class DriftWatcher {
     this.poller?.stop();
   }
 
-  private startMonitor(): void {
+  /** Resolves once the monitor hears changes (or polling has started instead). */
+  private async startMonitor(): Promise<void> {
     if (this.stopped) return;
     if (this.reconciler.tools?.backend === 'legacy') {
       this.startPolling('legacy backend has no change events');
@@ -67,18 +98,31 @@ export class DriftWatcher {
     }
     const child = spawn('nft', ['monitor'], { shell: false, stdio: ['ignore', 'pipe', 'ignore'] });
     this.monitor = child;
+    let gone = false;
     child.on('error', (err: NodeJS.ErrnoException) => {
+      gone = true;
       this.monitor = null;
       this.startPolling(err.code === 'ENOENT' ? 'nft is not installed' : `nft monitor failed: ${err.message}`);
     });
     child.on('exit', () => {
+      gone = true;
       if (this.monitor !== child || this.stopped) return;
       this.monitor = null;
-      // It should not end; start it again, and read back in case something was missed.
-      setTimeout(() => this.startMonitor(), 1000).unref();
-      this.schedule('nft monitor restarted');
+      // It should not end; start it again, and read back once it hears, in case something was missed meanwhile.
+      setTimeout(() => void this.startMonitor().then(() => this.schedule('nft monitor restarted')), 1000).unref();
     });
     readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onMonitorLine(line));
+    const started = performance.now();
+    while (!gone && !this.stopped && performance.now() - started < MONITOR_ARM_MS) {
+      if (child.pid !== undefined && (await monitorSubscribed(child.pid))) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    if (!gone && !this.stopped) {
+      this.log.warn(
+        { event: 'drift', waitedMs: MONITOR_ARM_MS },
+        'nft monitor not seen subscribed: going on (the set checks and the periodic read-back still look)',
+      );
+    }
   }
 
   private poller: LegacyPoller | null = null;

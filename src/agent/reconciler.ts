@@ -4,6 +4,7 @@
 // transaction (other writers: an operator's apply, confirm, flush), a failed
 // load is retried with backoff, and every outcome updates the status, the
 // metrics and the log.
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { countRuleset } from '../compile/describe.js';
 import { countDesired, type Desired, desiredHash } from '../compile/desired.js';
@@ -23,7 +24,9 @@ import { compileNode } from './compile-node.js';
 import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
 import type { ConflictWarning } from './conflicts.js';
 import type { QuietCollector } from './memory.js';
+import { hostInterfaces, interfaceSignature } from './sources.js';
 import { saveState } from './state-store.js';
+import { contentDigest } from './watchers.js';
 
 export type Reason = 'startup' | 'file change' | 'interface change' | 'membership' | 'drift' | 'signal' | 'state' | 'retry';
 
@@ -103,6 +106,20 @@ export class Reconciler {
   config: Config | null = null;
   /** With inventory.kubernetes: the membership in force (undefined: read the cache file). */
   membership: (() => LoadedInventory | undefined) | undefined;
+  /**
+   * The digest of each file the last read of the sources read, of the very
+   * text it read, whether or not it validated: what the daemon's content
+   * check compares the files with.
+   */
+  readDigests: ReadonlyMap<string, string> = new Map();
+  /** The interfaces the last compile resolved the planes against (the interface watcher starts from them). */
+  interfacesRead = '';
+  /**
+   * Set by the daemon once its file, interface and drift watchers are armed
+   * and what they follow was compared with what was loaded: not ready before,
+   * since a change made then could go unseen.
+   */
+  armed = false;
 
   private running: Promise<void> | null = null;
   private pending: Reason | null = null;
@@ -134,12 +151,19 @@ export class Reconciler {
       return { ready: false, reason: `awaiting confirmation of ruleset ${p.hash} until ${p.deadline} (artesca-fw confirm)` };
     }
     if (!this.status.ruleset) return { ready: false, reason: 'no ruleset loaded yet' };
+    if (!this.armed) return { ready: false, reason: 'starting: the file, interface and drift watchers are not armed yet' };
     if (this.status.lastError) return { ready: false, reason: `${this.status.lastError.code}: ${this.status.lastError.message}` };
     if (this.status.ruleset.source !== 'config') return { ready: false, reason: 'running on the last-known-good ruleset' };
     if (this.status.unresolved.length) {
       return { ready: false, reason: `waiting for ${this.status.unresolved.map((u) => `${u.plane}: ${u.reason}`).join('; ')}` };
     }
     return { ready: true, reason: 'the desired ruleset is live' };
+  }
+
+  /** The daemon's watchers are armed: readiness now depends on the rules alone. */
+  markArmed(): void {
+    this.armed = true;
+    this.metrics.ready.set(this.readiness().ready ? 1 : 0);
   }
 
   /** Loads the last-known-good ruleset (boot protection) before any config is read. */
@@ -190,6 +214,11 @@ export class Reconciler {
       this.pending = null;
     }
     this.collector.collectWhenQuiet();
+  }
+
+  /** Resolves once no reconcile runs or waits. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
   }
 
   get busy(): boolean {
@@ -287,10 +316,16 @@ export class Reconciler {
 
   /** Reads and compiles config and inventory; a refusal changes nothing live. */
   private async compileOrRefuse(reason: Reason, at: string, started: number): Promise<Compiled | undefined> {
+    const digests = new Map<string, string>();
+    const interfaces = hostInterfaces();
+    this.readDigests = digests;
+    this.interfacesRead = interfaceSignature(interfaces);
     try {
       const node = await compileNode(this.configFile, {
         inventoryReader: this.inventoryReader,
         membership: this.membership ?? (() => undefined),
+        onRead: (file, text) => digests.set(path.resolve(file), contentDigest(text)),
+        interfaces,
       });
       this.metrics.configValid.set(1);
       return node;

@@ -33,12 +33,21 @@ export interface SourceOptions {
    * cache file is read). Absent: a one-shot command, which lists the Nodes once.
    */
   membership?: () => LoadedInventory | undefined;
+  /**
+   * Told of each file read, with the very text that was read (null: it could
+   * not be read), before it is parsed: the daemon compares what the files hold
+   * later with what it acted on.
+   */
+  onRead?: (file: string, text: string | null) => void;
 }
 
-async function readText(file: string, what: string): Promise<string> {
+async function readText(file: string, what: string, onRead?: SourceOptions['onRead']): Promise<string> {
   try {
-    return await readFile(file, 'utf8');
+    const text = await readFile(file, 'utf8');
+    onRead?.(file, text);
+    return text;
   } catch (err) {
+    onRead?.(file, null);
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
     throw new AfwError('AFW_FILE_READ', `${file}: cannot read the ${what}: ${why}`, { cause: err });
@@ -49,12 +58,12 @@ export function configPath(explicit?: string): string {
   return path.resolve(explicit ?? process.env.ARTESCA_FW_CONFIG ?? DEFAULT_CONFIG);
 }
 
-export async function loadConfigOnly(file: string): Promise<LoadedConfig> {
-  return parseConfig(await readText(file, 'config'), file, { hostname: os.hostname() });
+export async function loadConfigOnly(file: string, onRead?: SourceOptions['onRead']): Promise<LoadedConfig> {
+  return parseConfig(await readText(file, 'config', onRead), file, { hostname: os.hostname() });
 }
 
 export async function loadSources(file: string, opts: SourceOptions = {}): Promise<Sources> {
-  const loadedConfig = await loadConfigOnly(file);
+  const loadedConfig = await loadConfigOnly(file, opts.onRead);
   const invFile = loadedConfig.config.inventoryFile;
   let loadedInventory: LoadedInventory | undefined;
   let inventorySource: Sources['inventorySource'] = 'file';
@@ -69,7 +78,7 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
       inventorySource = 'kubernetes';
     }
   }
-  loadedInventory ??= parseInventory(await readText(invFile, 'inventory'), invFile, opts.inventoryReader);
+  loadedInventory ??= parseInventory(await readText(invFile, 'inventory', opts.onRead), invFile, opts.inventoryReader);
   checkCluster(loadedConfig, loadedInventory);
   const config = withLocalRoles(loadedConfig.config, loadedInventory.inventory);
   return {
@@ -92,4 +101,17 @@ export function hostInterfaces(): HostInterface[] {
     });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** The interfaces and their addresses as one comparable string (what a compile resolved the planes against). */
+export function interfaceSignature(interfaces: HostInterface[]): string {
+  return interfaces
+    .map(
+      (i) =>
+        `${i.name}=${i.addresses
+          .map((a) => a.address)
+          .sort()
+          .join(',')}`,
+    )
+    .join(';');
 }

@@ -210,6 +210,7 @@ describe('membership from Kubernetes Node objects', () => {
     const rulesBefore = await live();
     await halt();
     await until(async () => (await k8s()).stale, 8000, 100);
+    // A bounded wait on purpose: it proves that the rules do not change while the API server is away.
     await new Promise((r) => setTimeout(r, 10_000));
     expect(await live()).toBe(rulesBefore);
     const s = await k8s();

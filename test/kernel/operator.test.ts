@@ -180,14 +180,18 @@ describe('operator tools', () => {
         const staged = writeConfig('staged.yaml', NO_KUBELET);
         const r = await cli('apply', '--confirm', '3', '--config', staged);
         expect(r.code, r.stderr).toBe(0);
+        const since = d.logs.length;
         renameSync(staged, L.configFile);
         await until(async () => (await http('/readyz')).status === 503, 3000);
         expect(JSON.parse((await http('/readyz')).body).reason).toMatch(/awaiting confirmation/);
-        await new Promise((res) => setTimeout(res, 1500)); // the daemon saw the rule change and the file change...
+        await d.waitFor((l) => l.event === 'file', 3000, since); // the daemon saw the file change...
+        // A bounded wait on purpose: it proves that the daemon writes nothing during the trial.
+        await new Promise((res) => setTimeout(res, 1500));
         expect(await probe('node-2', '10.100.0.1', 10250)).toBe('timeout'); // ...and left the trial alone
         // Not confirmed: the previous ruleset comes back, and the daemon keeps it although its config asks for the refused one.
         await until(async () => (await probe('node-2', '10.100.0.1', 10250)) === 'open', 6000, 50);
         await until(async () => /AFW_NOT_CONFIRMED/.test((await http('/readyz')).body), 4000);
+        // A bounded wait on purpose: it proves that the refused ruleset is not loaded again.
         await new Promise((res) => setTimeout(res, 1500));
         expect(await probe('node-2', '10.100.0.1', 10250)).toBe('open');
         // An explicit apply settles it.

@@ -294,7 +294,9 @@ describe('the .deb under a real systemd', () => {
     await ct.must('dpkg', ['-i', '/root/artesca-fw-next.deb']);
     await until(async () => (await curl('/readyz')).status === 200, 20_000, 100);
     const took = performance.now() - t0;
-    await new Promise((res) => setTimeout(res, 1000));
+    // Keep probing past ready: five more probes after the new agent answered, none through.
+    const atReady = seen.length;
+    await until(async () => seen.length >= atReady + 5, 10_000, 20);
     stop = true;
     await loop;
     expect(seen.length).toBeGreaterThan(10);
