@@ -159,6 +159,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
         const k8s = kube.view();
         return {
           ...reconciler.status,
+          // Other firewall managers, and other writers keeping the top of a chain from our jump.
+          conflicts: [...reconciler.status.conflicts, ...reconciler.topOfChain.conflicts()],
           // With inventory.kubernetes, the source's state shows even before any membership was loaded.
           inventory: k8s ? { ...reconciler.status.inventory, kubernetes: k8s } : reconciler.status.inventory,
           ready: reconciler.readiness(),

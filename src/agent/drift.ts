@@ -192,7 +192,8 @@ export class DriftWatcher {
     this.checking = true;
     try {
       const live = await readLive(tools);
-      if (!desiredIsLive(desired, live)) {
+      this.reconciler.noteLive(live.families);
+      if (!desiredIsLive(desired, live, { yielded: this.reconciler.yielded() })) {
         this.log.warn({ event: 'drift', why }, 'drift: artesca-fw rules or sets changed by someone else');
         await this.reconciler.request('drift');
       }

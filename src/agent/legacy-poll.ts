@@ -71,7 +71,9 @@ export class LegacyPoller {
       for (const table of tables) {
         const started = performance.now();
         const lives = await Promise.all(desired.families.map((d) => readFamily(tools, d.family, table)));
-        const changed = desired.families.find((d, i) => tableDiffers(d, lives[i]!, table));
+        this.reconciler.noteLive(lives);
+        const yielded = this.reconciler.yielded();
+        const changed = desired.families.find((d, i) => tableDiffers(d, lives[i]!, table, { yielded }));
         if (table === 'filter') this.setFilterCadence(performance.now() - started);
         if (changed) {
           this.onDrift(`poll: IPv${changed.family} ${table} differs`);

@@ -5,12 +5,13 @@ import { desiredHash } from '../compile/desired.js';
 import { explain, formatExplanation, type PacketQuery } from '../compile/explain.js';
 import { planText } from '../compile/plan-text.js';
 import type { InterfaceOverrides } from '../compile/resolve.js';
+import { rivalAdvice, rivalsAbove } from '../cutover/top-of-chain.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { type Backend, detectBackend, toolsFor } from '../dataplane/backend.js';
 import { diffFamily, diffSets } from '../dataplane/diff-report.js';
 import type { ToolRunner } from '../dataplane/exec.js';
 import { flushAll } from '../dataplane/flush.js';
-import { readLive } from '../dataplane/live.js';
+import { readFamily, readLive } from '../dataplane/live.js';
 import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError } from '../errors.js';
 import { compileNode, requireResolved } from './compile-node.js';
@@ -47,9 +48,14 @@ export async function checkCommand(
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
   let backend = 'unknown (detecting needs root)';
+  let rivals: ReturnType<typeof rivalsAbove> = [];
   if (process.getuid?.() === 0) {
     const d = await detectBackend(node.sources.config.backend, runner);
     backend = `${d.backend} (${d.reason})`;
+    // Reading the tables needs root too: who stands above our jumps (Felix in chainInsertMode Insert).
+    const tools = toolsFor(d.backend, runner);
+    // Best effort: what cannot be read here is not check's to judge (apply and diff say it).
+    rivals = await Promise.all([readFamily(tools, 4), readFamily(tools, 6)]).then(rivalsAbove, () => []);
   } else if (node.sources.config.backend !== 'auto') {
     backend = `${node.sources.config.backend} (set by backend in the config)`;
   }
@@ -58,6 +64,10 @@ export async function checkCommand(
     describeRuleset(node.ruleset, node.sources.config, node.sources.inventory, backend),
     ...membershipLines(node.sources.listed),
     ...conflicts.map((c) => `WARNING: ${c.message} (${c.evidence}).`),
+    ...rivals.map(
+      (r) =>
+        `WARNING: ${rivalAdvice(r.family, r.table, r.chain, r.otherRule)} (the rule "${r.otherRule}" stands above artesca-fw's jump).`,
+    ),
   ].join('\n');
   return {
     text,
@@ -70,6 +80,7 @@ export async function checkCommand(
       backend,
       hash: desiredHash(node.desired),
       conflicts,
+      rivals,
       ...(node.sources.listed
         ? {
             membership: {

@@ -13,9 +13,11 @@ import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
 import type { Config } from '../config/model.js';
 import type { LoadedInventory } from '../config/validate-inventory.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
+import { type ContestEvent, type Look, TopOfChain } from '../cutover/top-of-chain.js';
 import { type ApplyReport, applyDesired, cutConnections } from '../dataplane/apply.js';
 import { type Backend, detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
 import type { ToolRunner } from '../dataplane/exec.js';
+import type { LiveFamily, LiveState } from '../dataplane/live.js';
 import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
@@ -28,7 +30,16 @@ import { hostInterfaces, interfaceSignature } from './sources.js';
 import { saveState } from './state-store.js';
 import { contentDigest } from './watchers.js';
 
-export type Reason = 'startup' | 'file change' | 'interface change' | 'membership' | 'drift' | 'signal' | 'state' | 'retry';
+export type Reason =
+  | 'startup'
+  | 'file change'
+  | 'interface change'
+  | 'membership'
+  | 'drift'
+  | 'signal'
+  | 'state'
+  | 'retry'
+  | 'top of chain';
 
 export interface ErrorView {
   code: string;
@@ -129,6 +140,8 @@ export class Reconciler {
   /** The ruleset the current reconcile tries to load (a failure of another one starts the backoff again). */
   private attempting: string | null = null;
   private readonly lock: WriteLock;
+  /** The next look at a yielded top of chain (a retry, or the end of a retry's quiet window). */
+  private contestTimer: NodeJS.Timeout | null = null;
   /** Parsed inventory items kept between reconciles: an edit re-parses only the nodes it changed. */
   private readonly inventoryReader = new ChunkedYamlReader('nodes');
 
@@ -139,6 +152,8 @@ export class Reconciler {
     private readonly metrics: Metrics,
     readonly runner: ToolRunner,
     private readonly collector: QuietCollector,
+    /** Who has the top of the built-in chains: yields to another writer that keeps taking it. */
+    readonly topOfChain: TopOfChain = new TopOfChain(),
   ) {
     this.watched = [configFile];
     this.lock = new WriteLock(runner, 'run');
@@ -170,7 +185,7 @@ export class Reconciler {
   async loadLastGood(desired: Desired, backend: Backend, savedAt: string): Promise<void> {
     const tools = toolsFor(backend, this.runner);
     const started = performance.now();
-    const report = await this.lock.hold(() => applyDesired(desired, tools));
+    const report = await this.lock.hold(() => applyDesired(desired, tools, { beforeWrite: this.beforeWrite }));
     this.tools = tools;
     this.desired = desired;
     this.status.backend = tools.backend;
@@ -226,7 +241,69 @@ export class Reconciler {
   }
 
   stop(): void {
-    for (const t of [this.trialTimer, this.retryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.trialTimer, this.retryTimer, this.contestTimer]) if (t) clearTimeout(t);
+  }
+
+  /** The chains whose top is yielded now (drift checks accept our jump anywhere there). */
+  yielded(): ReadonlySet<string> {
+    return this.topOfChain.yielded();
+  }
+
+  /** What is live, as read by a drift check or a write: the contest for the top of chains looks at it. */
+  noteLive(families: readonly LiveFamily[], look: Look = 'read'): void {
+    const events = this.topOfChain.observe(families, look);
+    for (const e of events) this.reportContest(e);
+    if (events.length) this.scheduleContestLook();
+  }
+
+  /** Passed to every write: observe, then say which tops are yielded. */
+  private readonly beforeWrite = (snapshot: LiveState): ReadonlySet<string> => {
+    this.noteLive(snapshot.families, 'before write');
+    return this.topOfChain.yielded();
+  };
+
+  private reportContest(e: ContestEvent): void {
+    if (e.kind === 'displaced') {
+      this.metrics.jumpDisplacements.inc({ family: `ipv${e.family}`, table: e.table, chain: e.chain });
+      const { family, table, chain, otherRule } = e;
+      this.log.debug(
+        { event: 'conflict', kind: 'top of chain', family, table, chain, otherRule },
+        `IPv${family} ${table} ${chain}: jump displaced`,
+      );
+      return;
+    }
+    const c = e.conflict;
+    const where = `IPv${c.family} ${c.table} ${c.chain}`;
+    const labels = { family: `ipv${c.family}`, table: c.table, chain: c.chain };
+    if (e.kind === 'yielded') {
+      this.metrics.topConflicts.set(labels, 1);
+      this.log.warn(
+        { event: 'conflict', kind: 'top of chain', ...c },
+        `${where}: the rule "${c.otherRule}" keeps taking the top above artesca-fw's jump (${c.displacements} times): leaving the jump below it (present) and taking the top again at ${c.retryAt}; ${c.message}`,
+      );
+    } else {
+      this.metrics.topConflicts.set(labels, 0);
+      this.log.info(
+        { event: 'conflict', kind: 'top of chain', ...c, why: e.why },
+        `${where}: no more conflict over the top (${e.why})`,
+      );
+    }
+  }
+
+  /** A yielded top is tried again, and a retry's quiet window ends, without waiting for an event. */
+  private scheduleContestLook(): void {
+    if (this.contestTimer) clearTimeout(this.contestTimer);
+    this.contestTimer = null;
+    const at = this.topOfChain.nextDueAt();
+    if (at === undefined) return;
+    this.contestTimer = setTimeout(
+      () => {
+        this.contestTimer = null;
+        void this.request('top of chain');
+      },
+      Math.max(0, at - Date.now()) + 10,
+    );
+    this.contestTimer.unref();
   }
 
   /** One reconcile: everything that reads or writes the kernel happens holding the write lock. */
@@ -263,7 +340,7 @@ export class Reconciler {
     const tools = await this.chooseTools(node.sources.config.backend);
     const compiledAt = performance.now();
     // The new rules are reported live first; removed peers' connections are cut right after.
-    const report = await applyDesired(node.desired, tools, { connectionCut: 'caller' });
+    const report = await applyDesired(node.desired, tools, { connectionCut: 'caller', beforeWrite: this.beforeWrite });
     const storeState = report.changed || this.status.ruleset?.hash !== hash;
     this.recordApplied({ reason, at, started, compiledAt, node, hash, report });
     // The rules are live and said so; now the last-known-good copy for the next boot.
@@ -331,7 +408,7 @@ export class Reconciler {
       return node;
     } catch (err) {
       // Drift (or a retry of its repair) while the config is broken: put back what was last loaded.
-      if ((reason === 'drift' || reason === 'retry') && this.desired && this.tools) {
+      if ((reason === 'drift' || reason === 'retry' || reason === 'top of chain') && this.desired && this.tools) {
         await this.repair();
         return undefined;
       }
@@ -437,7 +514,8 @@ export class Reconciler {
     }
     this.status.lastError = null;
     this.succeeded();
-    const result = report.changed ? (reason === 'drift' ? 'repaired' : 'applied') : 'noop';
+    // Taking a yielded top back is a repair too: another writer moved the jump.
+    const result = report.changed ? (reason === 'drift' || reason === 'top of chain' ? 'repaired' : 'applied') : 'noop';
     if (result === 'repaired') {
       this.status.driftRepairs++;
       this.metrics.driftRepairs.inc();
@@ -506,7 +584,7 @@ export class Reconciler {
   private async repair(): Promise<void> {
     const at = new Date().toISOString();
     const started = performance.now();
-    const report = await applyDesired(this.desired!, this.tools!);
+    const report = await applyDesired(this.desired!, this.tools!, { beforeWrite: this.beforeWrite });
     if (report.changed) {
       this.status.driftRepairs++;
       this.metrics.driftRepairs.inc();

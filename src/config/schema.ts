@@ -96,11 +96,18 @@ export const configSchema = z.strictObject({
   denyAction: z.enum(['drop', 'reject'], { error: 'must be drop or reject' }).optional(),
   logDrops: z.boolean({ error: 'must be true or false' }).optional(),
   icmp: z.enum(['essential', 'all', 'none'], { error: 'must be essential, all or none' }).optional(),
+  // A preset's name (checked in validate-config.ts), or the lists themselves.
   failsafe: z
-    .strictObject({
-      inbound: z.array(z.string()).optional(),
-      outbound: z.array(z.string()).optional(),
-    })
+    .union(
+      [
+        z.string(),
+        z.strictObject({
+          inbound: z.array(z.string()).optional(),
+          outbound: z.array(z.string()).optional(),
+        }),
+      ],
+      { error: 'must be a preset name (calico) or { inbound: [...], outbound: [...] }' },
+    )
     .optional(),
   status: z.strictObject({ listen: z.string().optional() }).optional(),
   stateDir: z.string().min(1).optional(),

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { AfwError, type Problem } from '../errors.js';
 import { cidrContains, type ParsedCidr, parseAddress, parseCidr } from './addresses.js';
+import { FAILSAFE_PRESETS, type FailsafePreset } from './failsafe-presets.js';
 import type { Config, FailsafeEntry, KubernetesSource, NodeIpSource, Plane, PlaneNetwork, Policy } from './model.js';
 import { PLANES, VIP_KEY } from './model.js';
 import { configSchema, type RawConfig, type RawKubernetes } from './schema.js';
@@ -154,6 +155,16 @@ export function parseFailsafe(text: string, at: FieldPath, report: Report): Fail
   return entry;
 }
 
+/** `failsafe: NAME`: the preset's lists, or a problem naming the ones there are. */
+function failsafePreset(name: string, report: Report): (typeof FAILSAFE_PRESETS)[FailsafePreset] | undefined {
+  if (Object.hasOwn(FAILSAFE_PRESETS, name)) return FAILSAFE_PRESETS[name as FailsafePreset];
+  report(
+    ['failsafe'],
+    `unknown preset "${name}": write ${Object.keys(FAILSAFE_PRESETS).join(' or ')} (Felix's default failsafe ports), or { inbound: [...], outbound: [...] }`,
+  );
+  return undefined;
+}
+
 export function parseListen(text: string): { host: string; port: number } | undefined {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
   if (!m) return undefined;
@@ -168,10 +179,14 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
   const networks = {} as Record<Plane, PlaneNetwork>;
   for (const plane of PLANES) networks[plane] = normalizeNetwork(raw.networks[plane], ['networks', plane], report);
 
-  const failsafe = (dir: 'inbound' | 'outbound', dflt: readonly string[]) =>
-    (raw.failsafe?.[dir] ?? dflt)
-      .map((t, i) => parseFailsafe(t, ['failsafe', dir, i], report))
+  // A preset's entries point at the `failsafe` line; listed entries at their own.
+  const preset = typeof raw.failsafe === 'string' ? failsafePreset(raw.failsafe, report) : undefined;
+  const failsafe = (dir: 'inbound' | 'outbound', dflt: readonly string[]) => {
+    const listed = typeof raw.failsafe === 'object' ? raw.failsafe[dir] : undefined;
+    return (preset?.[dir] ?? listed ?? (typeof raw.failsafe === 'string' ? [] : dflt))
+      .map((t, i) => parseFailsafe(t, preset ? ['failsafe'] : ['failsafe', dir, i], report))
       .filter((e): e is FailsafeEntry => e !== undefined);
+  };
 
   const listenText = raw.status?.listen ?? DEFAULTS.statusListen;
   const listen = parseListen(listenText);

@@ -54,6 +54,12 @@ export interface ApplyOptions {
    * daemon reports the new rules live first, then cuts). Default: cut before returning.
    */
   connectionCut?: 'now' | 'caller';
+  /**
+   * Shown what is live before anything is written; answers the built-in
+   * chains whose top is yielded to another writer (their jump is left where it
+   * stands). The daemon's contest for the top of chains (src/cutover/top-of-chain.ts).
+   */
+  beforeWrite?: (snapshot: LiveState) => ReadonlySet<string>;
 }
 
 /** Destroys sets, ignoring ones already gone. */
@@ -74,7 +80,10 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
       { step: 'ipset check' },
     );
   }
-  const changes = desired.families.map((d) => familyChange(d, snapshot.families.find((l) => l.family === d.family)!));
+  const yielded = opts.beforeWrite?.(snapshot);
+  const changes = desired.families.map((d) =>
+    familyChange(d, snapshot.families.find((l) => l.family === d.family)!, yielded ? { yielded } : {}),
+  );
   const report: ApplyReport = {
     changed: false,
     backend: tools.backend,

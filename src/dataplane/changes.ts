@@ -12,6 +12,11 @@ import { normalizeMember } from './live.js';
 
 const BUILTINS = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 
+/** Names a built-in chain of one family, as the yielded chains of ChangeOptions do. */
+export function chainKey(family: 4 | 6, table: string, chain: string): string {
+  return `IPv${family} ${table} ${chain}`;
+}
+
 function sameIds(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -38,7 +43,7 @@ function jumpChanges(
   live: LiveFamily,
   table: Table,
   stale: ReadonlySet<string>,
-  anyPosition: boolean,
+  opts: ChangeOptions,
 ): { deletes: LiveJump[]; inserts: DesiredFamily['jumps'] } {
   const liveJumps = live.jumps.filter((h) => h.table === table);
   const wanted = desired.jumps.filter((h) => h.table === table);
@@ -51,6 +56,7 @@ function jumpChanges(
   for (const builtin of builtins) {
     const here = liveJumps.filter((l) => l.builtin === builtin);
     const want = wanted.filter((h) => h.builtin === builtin);
+    const anyPosition = opts.jumpsAnywhere === true || opts.yielded?.has(chainKey(desired.family, table, builtin)) === true;
     const settled =
       want.length === here.length && want.every((h) => here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain));
     if (settled) continue;
@@ -72,7 +78,7 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table, opt
   const stale = liveChains.filter((c) => !wantNames.has(c.name)).map((c) => c.name);
   const staleSet = new Set(stale);
 
-  const { deletes, inserts } = jumpChanges(desired, live, table, staleSet, opts.jumpsAnywhere === true);
+  const { deletes, inserts } = jumpChanges(desired, live, table, staleSet, opts);
   if (changed.length === 0 && stale.length === 0 && deletes.length === 0 && inserts.length === 0) return null;
   const lines = [`*${table}`];
   for (const c of changed) lines.push(`:${c.name} - [0:0]`);
@@ -95,8 +101,8 @@ function tableChange(desired: DesiredFamily, live: LiveFamily, table: Table, opt
 }
 
 /** Whether one table of what is live differs from what is desired (`live` may hold that table only). */
-export function tableDiffers(desired: DesiredFamily, live: LiveFamily, table: Table): boolean {
-  return tableChange(desired, live, table, {}) !== null;
+export function tableDiffers(desired: DesiredFamily, live: LiveFamily, table: Table, opts: ChangeOptions = {}): boolean {
+  return tableChange(desired, live, table, opts) !== null;
 }
 
 export interface FamilyChange {
@@ -114,6 +120,12 @@ export interface ChangeOptions {
    * which is not a failure of the write (the next reconcile moves ours up).
    */
   jumpsAnywhere?: boolean;
+  /**
+   * Built-in chains whose top the agent yielded to another writer (keys of
+   * chainKey; src/cutover/top-of-chain.ts decides): the jump there is in place
+   * wherever it stands, as long as it is there once.
+   */
+  yielded?: ReadonlySet<string>;
 }
 
 export function familyChange(desired: DesiredFamily, live: LiveFamily, opts: ChangeOptions = {}): FamilyChange {
@@ -239,9 +251,9 @@ export function swapSetsBatch(names: string[]): string {
 }
 
 /** Whether what is live holds exactly the desired rules, jumps and sets (nothing to write). */
-export function desiredIsLive(desired: Desired, live: LiveState): boolean {
+export function desiredIsLive(desired: Desired, live: LiveState, opts: ChangeOptions = {}): boolean {
   const rulesEqual = desired.families.every(
-    (d) => familyChange(d, live.families.find((f) => f.family === d.family)!).batch === '',
+    (d) => familyChange(d, live.families.find((f) => f.family === d.family)!, opts).batch === '',
   );
   return rulesEqual && setsUnchanged(setChange(desired.sets, live.sets));
 }

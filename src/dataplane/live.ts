@@ -32,6 +32,8 @@ export interface LiveFamily {
   jumps: LiveJump[];
   /** Number of rules per table that are not artesca-fw's (for reports). */
   foreignRules: number;
+  /** The first rule of each chain that is not ours, by "table chain" (who stands above our jump). */
+  tops: Map<string, string>;
 }
 
 export interface LiveSet {
@@ -49,7 +51,7 @@ export interface LiveState {
 const OUR_TABLES = new Set<string>(['mangle', 'filter']);
 
 export function parseSave(text: string, family: Family): LiveFamily {
-  const live: LiveFamily = { family, chains: new Map(), jumps: [], foreignRules: 0 };
+  const live: LiveFamily = { family, chains: new Map(), jumps: [], foreignRules: 0, tops: new Map() };
   let table = '';
   const positions = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -82,6 +84,7 @@ export function parseSave(text: string, family: Family): LiveFamily {
     }
     const index = (positions.get(chain) ?? 0) + 1;
     positions.set(chain, index);
+    if (index === 1) live.tops.set(`${table} ${chain}`, spec);
     const target = /(?:^| )-[jg] (AFW-\S+)/.exec(spec);
     if (target) live.jumps.push({ table: table as Table, builtin: chain, chain: target[1]!, index, spec });
     else live.foreignRules++;

@@ -86,6 +86,18 @@ export class Metrics {
     labelNames: ['manager'] as const,
     registers: [this.registry],
   });
+  readonly topConflicts = new Gauge({
+    name: 'artesca_fw_top_of_chain_conflicts',
+    help: "1 while the top of a built-in chain is yielded to another writer's rule that keeps displacing artesca-fw's jump (Felix in chainInsertMode Insert), per chain",
+    labelNames: ['family', 'table', 'chain'] as const,
+    registers: [this.registry],
+  });
+  readonly jumpDisplacements = new Counter({
+    name: 'artesca_fw_jump_displacements_total',
+    help: "Times another writer's rule took the top of a built-in chain above artesca-fw's jump, per chain",
+    labelNames: ['family', 'table', 'chain'] as const,
+    registers: [this.registry],
+  });
   readonly lockWait = new Histogram({
     name: 'artesca_fw_lock_wait_seconds',
     help: 'Time a reconcile waited for the write lock of its network namespace',

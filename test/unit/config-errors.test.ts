@@ -184,6 +184,24 @@ const cases: Case[] = [
     message: /1-65535/,
   },
   {
+    name: 'failsafe unknown preset',
+    config: [['failsafe:\n  inbound: ["udp:68"]\n  outbound: []', 'failsafe: calicoo']],
+    code: 'AFW_CONFIG_INVALID',
+    file: 'config.yaml',
+    at: 'failsafe: calicoo',
+    field: 'failsafe',
+    message: /unknown preset "calicoo": write calico/,
+  },
+  {
+    name: 'failsafe neither preset nor lists',
+    config: [['failsafe:\n  inbound: ["udp:68"]\n  outbound: []', 'failsafe: [tcp:22]']],
+    code: 'AFW_CONFIG_INVALID',
+    file: 'config.yaml',
+    at: 'failsafe: [tcp:22]',
+    field: 'failsafe',
+    message: /must be a preset name \(calico\) or \{ inbound/,
+  },
+  {
     name: 'failsafe cidr',
     config: [['outbound: []', 'outbound: ["tcp:10.0.0.0/40:22"]']],
     code: 'AFW_CONFIG_INVALID',
@@ -553,6 +571,38 @@ describe('config and inventory errors', () => {
       expect(match, `expected ${target}:${line}: ${c.field}: ${c.message} in:\n${lines.join('\n')}`).toBeDefined();
       expect(match).toMatch(/^\S+:\d+:\d+: /);
     });
+  });
+
+  it("failsafe: calico is the list of Felix's default failsafe ports, both ways", async () => {
+    const dir = path.join(tmp.dir, 'calico');
+    (await import('node:fs')).mkdirSync(dir);
+    const cfg = edit(BASE_CONFIG, [['failsafe:\n  inbound: ["udp:68"]\n  outbound: []', 'failsafe: calico']]);
+    const s = await loadSources(writeFiles(dir, cfg, BASE_INVENTORY));
+    const texts = (d: 'inbound' | 'outbound') => s.config.failsafe[d].map((e) => e.text);
+    expect(texts('inbound')).toEqual([
+      'tcp:22',
+      'udp:68',
+      'tcp:179',
+      'tcp:2379',
+      'tcp:2380',
+      'tcp:5473',
+      'tcp:6443',
+      'tcp:6666',
+      'tcp:6667',
+    ]);
+    expect(texts('outbound')).toEqual([
+      'udp:53',
+      'udp:67',
+      'tcp:179',
+      'tcp:2379',
+      'tcp:2380',
+      'tcp:5473',
+      'tcp:6443',
+      'tcp:6666',
+      'tcp:6667',
+    ]);
+    expect(s.config.failsafe.inbound[0]).toMatchObject({ protocol: 'tcp', ports: { from: 22, to: 22 } });
+    expect(s.config.failsafe.inbound.every((e) => e.cidr === undefined)).toBe(true); // from anywhere, as Felix
   });
 
   it('names a missing inventory file', async () => {

@@ -53,4 +53,27 @@ describe('explain', () => {
     expect(explain(rs, { from: '10.100.0.1', to: '192.0.2.1', protocol: 47, direction: 'egress' }).verdict).toBe('deny');
     expect(explain(rs, tcp('10.100.0.2', '10.9.9.9', 22)).verdict).toBe('not policed');
   });
+
+  it("failsafe: calico lets in what Felix's failsafes did (SSH from a workstation), on both planes; the default does not", () => {
+    const calico = compileTexts(
+      BASE_CONFIG.replace('failsafe:\n  inbound: ["udp:68"]\n  outbound: []', 'failsafe: calico'),
+      BASE_INVENTORY,
+      [iface('cp0', '10.100.0.1', '10.100.0.100'), iface('wp0', '10.200.0.1')],
+    );
+    const workstation = '10.100.0.50'; // in no inventory
+    expect(explain(rs, tcp(workstation, '10.100.0.1', 22)).verdict).toBe('deny');
+    expect(explain(calico, tcp(workstation, '10.100.0.1', 22))).toMatchObject({ verdict: 'allow', reason: 'failsafe: tcp:22' });
+    expect(explain(calico, tcp('10.200.0.50', '10.200.0.1', 6443))).toMatchObject({
+      verdict: 'allow',
+      reason: 'failsafe: tcp:6443',
+    });
+    expect(explain(calico, { from: '10.200.0.1', to: '10.200.0.50', protocol: 17, port: 53, direction: 'egress' })).toMatchObject(
+      {
+        verdict: 'allow',
+        reason: 'failsafe: udp:53',
+      },
+    );
+    // Only the listed ports: the unlisted one stays closed.
+    expect(explain(calico, tcp(workstation, '10.100.0.1', 9999)).verdict).toBe('deny');
+  });
 });
