@@ -13,6 +13,7 @@ import {
   explainCommand,
   flushCommand,
   planCommand,
+  previewCommand,
 } from './agent/oneshot.js';
 import { configPath } from './agent/sources.js';
 import { statusCommand } from './agent/status-client.js';
@@ -151,6 +152,24 @@ export function buildProgram(): Command {
         return r;
       });
       if (!equal && !process.exitCode) process.exitCode = 1;
+    });
+
+  program
+    .command('preview')
+    .description(
+      'which flows this host tracks now the ruleset of the config would refuse, judged as enforced; exit 0 none, 1 some (root; writes nothing)',
+    )
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .addOption(ifaceOpt())
+    .action(async (o: Common) => {
+      let refused = false;
+      await output(o, async () => {
+        const r = await previewCommand(configPath(o.config), parseOverrides(o.iface), new ToolRunner());
+        refused = r.refused;
+        return r;
+      });
+      if (refused && !process.exitCode) process.exitCode = 1;
     });
 
   program

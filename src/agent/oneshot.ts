@@ -5,6 +5,7 @@ import { desiredHash } from '../compile/desired.js';
 import { explain, formatExplanation, type PacketQuery } from '../compile/explain.js';
 import { planText } from '../compile/plan-text.js';
 import type { InterfaceOverrides } from '../compile/resolve.js';
+import { previewTracked } from '../cutover/preview-command.js';
 import { rivalAdvice, rivalsAbove } from '../cutover/top-of-chain.js';
 import { applyDesired } from '../dataplane/apply.js';
 import { type Backend, detectBackend, toolsFor } from '../dataplane/backend.js';
@@ -252,6 +253,21 @@ export async function explainCommand(
       text,
     },
   };
+}
+
+/** `preview`: the tracked flows the ruleset of `configFile` would refuse (root: it reads conntrack; writes nothing). */
+export async function previewCommand(
+  configFile: string,
+  overrides: InterfaceOverrides,
+  runner: ToolRunner,
+): Promise<CommandResult & { refused: boolean }> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new AfwError('AFW_NOT_ROOT', 'preview reads the connection tracking table and needs root (CAP_NET_ADMIN)');
+  }
+  const node = await compileNode(configFile, { overrides });
+  requireResolved(node);
+  const r = await previewTracked(node, runner);
+  return { text: r.text, data: { ...r.data }, refused: r.refused };
 }
 
 export async function flushCommand(configFile: string, runner: ToolRunner): Promise<CommandResult> {
