@@ -161,6 +161,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
           ...reconciler.status,
           // Other firewall managers, and other writers keeping the top of a chain from our jump.
           conflicts: [...reconciler.status.conflicts, ...reconciler.topOfChain.conflicts()],
+          // Audit sees only what reaches our jumps: a rule above one may accept traffic first.
+          auditHidden:
+            reconciler.status.mode === 'audit'
+              ? reconciler.topOfChain.above().map((a) => ({
+                  ...a,
+                  message: `IPv${a.family} ${a.table} ${a.chain}: the rule "${a.otherRule}" stands above artesca-fw's jump: what it accepts (itself or through the chain it jumps to) never reaches the audit, and is neither counted nor recorded`,
+                }))
+              : [],
           // With inventory.kubernetes, the source's state shows even before any membership was loaded.
           inventory: k8s ? { ...reconciler.status.inventory, kubernetes: k8s } : reconciler.status.inventory,
           ready: reconciler.readiness(),

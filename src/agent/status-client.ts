@@ -10,6 +10,8 @@ type Status = Omit<AgentStatus, 'inventory'> & {
   ready: { ready: boolean; reason: string };
   version: string;
   startedAt: string;
+  /** In audit mode: chains where another rule stands above our jump. */
+  auditHidden?: { message: string }[];
   denied?: {
     wouldOnly: boolean;
     packets: number;
@@ -72,6 +74,7 @@ export function formatStatus(s: Status): string {
   }
   if (s.retry) lines.push(`  load failed ${s.retry.failures} time(s) in a row; next attempt at ${s.retry.nextAt}`);
   for (const c of s.conflicts ?? []) lines.push(`  WARNING: ${c.message} (${c.evidence})`);
+  for (const h of s.auditHidden ?? []) lines.push(`  WARNING: ${h.message}`);
   if (s.lastError) {
     lines.push(`  last error ${s.lastError.code} at ${s.lastError.at}:`);
     for (const p of s.lastError.problems) lines.push(`    ${p}`);

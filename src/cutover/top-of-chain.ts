@@ -220,6 +220,17 @@ export class TopOfChain {
     return due.length ? Math.min(...due) : undefined;
   }
 
+  /**
+   * The chains where, at the last look, another rule stood above our jump (yielded
+   * or not yet repaired): what it accepts never reaches the jump. In audit
+   * mode that traffic is neither counted nor recorded.
+   */
+  above(): { family: Family; table: string; chain: string; otherRule: string }[] {
+    return [...this.chains.values()]
+      .filter((s) => !s.onTop && s.rule !== '')
+      .map((s) => ({ family: s.family, table: s.table, chain: s.chain, otherRule: s.rule }));
+  }
+
   conflicts(): TopConflict[] {
     const now = this.now();
     return [...this.chains.values()].filter((s) => s.since !== undefined).map((s) => this.view(s, now));

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
 import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
 import { felixState, loadFelix, startFelixWriter } from '../helpers/felix.js';
+import { BASE_CONFIG } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab } from '../helpers/node-lab.js';
 
 requireKernelTests();
@@ -137,4 +138,33 @@ describe('beside a writer that behaves like Felix', () => {
       await d.kill('SIGTERM');
     }
   }, 150_000);
+
+  it('audit mode: /status names the chains where a rule above the jump hides traffic from the audit, until Felix appends', async () => {
+    const audit = path.join(L.dir, 'audit.yaml');
+    writeFileSync(audit, BASE_CONFIG.replace('mode: enforce', 'mode: audit'));
+    const modeFile = path.join(L.dir, 'felix-mode');
+    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
+    const d = new DaemonProc(n1, ['--config', audit]);
+    const hidden = async () =>
+      ((await status()).auditHidden as { family: number; table: string; chain: string; otherRule: string }[])
+        .map((h) => `IPv${h.family} ${h.table} ${h.chain}`)
+        .sort();
+    try {
+      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
+      await until(async () => (await hidden()).join() === CONTESTED.slice().sort().join(), 30_000, 200);
+      const s = await status();
+      expect(s.mode).toBe('audit');
+      expect(s.auditHidden[0].otherRule).toMatch(/-j cali-/);
+      expect(s.auditHidden[0].message).toMatch(/never reaches the audit, and is neither counted nor recorded/);
+      const summary = await L.lab.cli(n1, ['status', '--config', audit]);
+      expect(summary.stdout).toMatch(
+        /WARNING: IPv4 mangle PREROUTING: the rule ".*cali-PREROUTING" stands above artesca-fw's jump/,
+      );
+      writeFileSync(modeFile, 'append');
+      await until(async () => (await hidden()).length === 0, 10_000, 100);
+    } finally {
+      writer.kill('SIGTERM');
+      await d.kill('SIGTERM');
+    }
+  }, 90_000);
 });

@@ -140,6 +140,21 @@ describe('the top of a chain, beside a writer that keeps its rule first', () => 
     expect(events.filter((e) => e.kind === 'displaced')).toHaveLength(1);
   });
 
+  it('says where another rule stands above the jump now (what audit cannot see), whether yielded or about to be repaired', () => {
+    const { c } = contest();
+    c.observe([ON_TOP], 'read');
+    expect(c.above()).toEqual([]);
+    c.observe([UNDER()], 'read');
+    expect(c.above()).toEqual([{ family: 4, table: 'mangle', chain: 'PREROUTING', otherRule: FELIX }]);
+    c.observe([UNDER()], 'before write'); // the write puts the jump first
+    expect(c.above()).toEqual([]);
+    for (let i = 0; i < 3; i++) round(c);
+    c.observe([UNDER()], 'before write'); // yielded: the jump stays below
+    expect(c.above()).toHaveLength(1);
+    c.observe([ON_TOP], 'read');
+    expect(c.above()).toEqual([]);
+  });
+
   it('check lists the rules that stand above a jump', () => {
     expect(rivalsAbove([UNDER(), ON_TOP])).toEqual([{ family: 4, table: 'mangle', chain: 'PREROUTING', otherRule: FELIX }]);
   });
