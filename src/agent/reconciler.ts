@@ -251,9 +251,9 @@ export class Reconciler {
 
   /** What is live, as read by a drift check or a write: the contest for the top of chains looks at it. */
   noteLive(families: readonly LiveFamily[], look: Look = 'read'): void {
-    const events = this.topOfChain.observe(families, look);
-    for (const e of events) this.reportContest(e);
-    if (events.length) this.scheduleContestLook();
+    for (const e of this.topOfChain.observe(families, look)) this.reportContest(e);
+    // After every look: a retry that took the top back starts a quiet window with no event.
+    this.scheduleContestLook();
   }
 
   /** Passed to every write: observe, then say which tops are yielded. */
