@@ -2,6 +2,7 @@
 // file and interface changes, repair drift, serve status. Stopping leaves the
 // rules in force (fail closed); only `flush` removes them.
 import pino, { type Logger } from 'pino';
+import { type ContestOptions, TopOfChain } from '../cutover/top-of-chain.js';
 import { readCounters } from '../dataplane/counters.js';
 import { ToolRunner } from '../dataplane/exec.js';
 import { asAfwError } from '../errors.js';
@@ -35,6 +36,8 @@ export interface DaemonOptions {
   fileWatcher?: (onChange: (file: string) => void, onError: (err: Error) => void) => FileFollower;
   /** The content check's interval (default DEFAULT_CONTENT_CHECK_MS). */
   contentCheckMs?: number;
+  /** The top-of-chain contest's timings (default DEFAULT_CONTEST); tests shorten them. */
+  contest?: ContestOptions;
 }
 
 function memoryFigures(): Record<string, number> {
@@ -106,7 +109,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
   const configFile = opts.configFile;
   const collector = new QuietCollector();
-  reconciler = new Reconciler(configFile, stateDir, log, metrics, runner, collector);
+  reconciler = new Reconciler(configFile, stateDir, log, metrics, runner, collector, new TopOfChain(opts.contest));
   // Membership from the API server (inventory.kubernetes): each change is a reconcile, like a file edit.
   const kube = new KubeMembership(log, metrics, () => trigger('membership'), collector);
   reconciler.membership = () => kube.current;

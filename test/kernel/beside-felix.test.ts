@@ -8,12 +8,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
-import { type Peer, requireKernelTests } from '../../scripts/lab/netns.js';
+import { type Peer, ROOT, requireKernelTests } from '../../scripts/lab/netns.js';
 import { felixState, loadFelix, startFelixWriter } from '../helpers/felix.js';
 import { BASE_CONFIG } from '../helpers/fixtures.js';
 import { buildNodeLab, type NodeLab } from '../helpers/node-lab.js';
 
 requireKernelTests();
+
+const VARIANT = ['node', path.join(ROOT, 'dist/scripts/lab/daemon-variant.js')];
 
 /** The built-in chains where both hold a jump: the agent's (ingress, egress) and Felix's. */
 const CONTESTED = ['IPv4 mangle PREROUTING', 'IPv4 filter OUTPUT', 'IPv6 mangle PREROUTING', 'IPv6 filter OUTPUT'];
@@ -164,6 +166,40 @@ describe('beside a writer that behaves like Felix', () => {
       await until(async () => (await hidden()).length === 0, 10_000, 100);
     } finally {
       writer.kill('SIGTERM');
+      await d.kill('SIGTERM');
+    }
+  }, 90_000);
+
+  it('the top is tried again after the backoff, yielded again while the writer insists, and kept once it stops (short timings)', async () => {
+    const modeFile = path.join(L.dir, 'felix-mode');
+    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
+    // The contest's window and first backoff at 3 s instead of a minute.
+    const d = new DaemonProc(n1, [L.configFile, '--contest-ms', '3000'], VARIANT);
+    let stopped = false;
+    try {
+      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
+      await until(async () => (await chainConflicts()).length === CONTESTED.length, 30_000, 200);
+      const since = d.logs.length;
+      // The retry takes the top back (a repair), the writer takes it again: yielded again, backoff doubled.
+      const retry = await d.waitFor(
+        (l) => l.event === 'apply' && l.reason === 'top of chain' && l.result === 'repaired',
+        8000,
+        since,
+      );
+      const again = await d.waitFor(
+        (l) => l.event === 'conflict' && /keeps taking the top/.test(l.msg),
+        8000,
+        d.logs.indexOf(retry),
+      );
+      expect(Date.parse(String(again.retryAt)) - Date.parse(again.time)).toBeGreaterThan(5000); // 6 s: doubled
+      // The writer stops: the next retry keeps the top, and the conflict clears after the quiet window.
+      writer.kill('SIGTERM');
+      stopped = true;
+      await until(async () => (await chainConflicts()).length === 0, 25_000, 200);
+      expect(d.logs.some((l) => l.event === 'conflict' && /kept the top for 3 s after a retry/.test(l.msg))).toBe(true);
+      expect((await ourJumps()).every((j) => j.endsWith('(first)'))).toBe(true);
+    } finally {
+      if (!stopped) writer.kill('SIGTERM');
       await d.kill('SIGTERM');
     }
   }, 90_000);

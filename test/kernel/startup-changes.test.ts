@@ -18,7 +18,7 @@ const WITHOUT_NODE2 = edit(BASE_INVENTORY, [
   ['  - name: node-2\n    roles: [master, etcd, infra]\n    controlPlaneIP: 10.100.0.2\n    workloadPlaneIP: 10.200.0.2\n', ''],
 ]);
 const NODES = (text: string) => (text === BASE_INVENTORY ? 3 : 2);
-const LOSING_EVENTS = ['node', path.join(ROOT, 'dist/scripts/lab/daemon-losing-events.js')];
+const VARIANT = ['node', path.join(ROOT, 'dist/scripts/lab/daemon-variant.js')];
 
 type Way = 'edit in place' | 'rename over' | 'symlink swap';
 const WAYS: Way[] = ['edit in place', 'rename over', 'symlink swap'];
@@ -115,7 +115,7 @@ describe('changes made while the agent starts', () => {
 
   it('a change the file watcher loses is brought in by the content check within its interval', async () => {
     L.writeInventory(BASE_INVENTORY);
-    const d = new DaemonProc(n1, [L.configFile], LOSING_EVENTS);
+    const d = new DaemonProc(n1, [L.configFile, '--lose-first-file-event'], VARIANT);
     try {
       await until(async () => (await readyz()) === 200, 15_000, 10);
       expect(await nodesInForce()).toBe(3);
