@@ -55,6 +55,27 @@ describe('beside a writer that behaves like Felix', () => {
     return out.sort();
   };
 
+  /**
+   * Runs `body` beside a writer that behaves like Felix (insert mode), with the
+   * daemon started and ready; stops both afterwards, also when the body fails.
+   */
+  const besideWriter = async (
+    args: string[],
+    body: (c: { d: DaemonProc; writer: ReturnType<typeof startFelixWriter>; modeFile: string }) => Promise<void>,
+    command?: string[],
+  ) => {
+    const modeFile = path.join(L.dir, 'felix-mode');
+    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
+    const d = new DaemonProc(n1, args, command);
+    try {
+      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
+      await body({ d, writer, modeFile });
+    } finally {
+      writer.kill('SIGTERM');
+      await d.kill('SIGTERM');
+    }
+  };
+
   beforeAll(async () => {
     L = await buildNodeLab({ foreign: false });
     n1 = L.ns['node-1']!;
@@ -68,11 +89,7 @@ describe('beside a writer that behaves like Felix', () => {
 
   it('insert mode: the agent yields the top after a few displacements and says so; append mode: the conflict clears and nothing moves', async () => {
     const felixBefore = await felixState(L.lab, n1);
-    const modeFile = path.join(L.dir, 'felix-mode');
-    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
-    const d = new DaemonProc(n1, ['--config', L.configFile]);
-    try {
-      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
+    await besideWriter(['--config', L.configFile], async ({ d, modeFile }) => {
       // Settling: the fight over each contested chain ends in a yield.
       const settled = await until(async () => (await chainConflicts()).join() === CONTESTED.slice().sort().join(), 30_000, 200);
       const s = await status();
@@ -135,24 +152,17 @@ describe('beside a writer that behaves like Felix', () => {
       console.log(
         `beside Felix (append): conflict cleared ${Math.round(cleared)} ms after the switch, no repair in the 10 s after`,
       );
-    } finally {
-      writer.kill('SIGTERM');
-      await d.kill('SIGTERM');
-    }
+    });
   }, 150_000);
 
   it('audit mode: /status names the chains where a rule above the jump hides traffic from the audit, until Felix appends', async () => {
     const audit = path.join(L.dir, 'audit.yaml');
     writeFileSync(audit, BASE_CONFIG.replace('mode: enforce', 'mode: audit'));
-    const modeFile = path.join(L.dir, 'felix-mode');
-    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
-    const d = new DaemonProc(n1, ['--config', audit]);
     const hidden = async () =>
       ((await status()).auditHidden as { family: number; table: string; chain: string; otherRule: string }[])
         .map((h) => `IPv${h.family} ${h.table} ${h.chain}`)
         .sort();
-    try {
-      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
+    await besideWriter(['--config', audit], async ({ modeFile }) => {
       await until(async () => (await hidden()).join() === CONTESTED.slice().sort().join(), 30_000, 200);
       const s = await status();
       expect(s.mode).toBe('audit');
@@ -164,43 +174,35 @@ describe('beside a writer that behaves like Felix', () => {
       );
       writeFileSync(modeFile, 'append');
       await until(async () => (await hidden()).length === 0, 10_000, 100);
-    } finally {
-      writer.kill('SIGTERM');
-      await d.kill('SIGTERM');
-    }
+    });
   }, 90_000);
 
   it('the top is tried again after the backoff, yielded again while the writer insists, and kept once it stops (short timings)', async () => {
-    const modeFile = path.join(L.dir, 'felix-mode');
-    const writer = startFelixWriter(L.lab, n1, modeFile, 'insert');
     // The contest's window and first backoff at 3 s instead of a minute.
-    const d = new DaemonProc(n1, [L.configFile, '--contest-ms', '3000'], VARIANT);
-    let stopped = false;
-    try {
-      await until(async () => (await http('/readyz').catch(() => ({ status: 0 }))).status === 200, 20_000);
-      await until(async () => (await chainConflicts()).length === CONTESTED.length, 30_000, 200);
-      const since = d.logs.length;
-      // The retry takes the top back (a repair), the writer takes it again: yielded again, backoff doubled.
-      const retry = await d.waitFor(
-        (l) => l.event === 'apply' && l.reason === 'top of chain' && l.result === 'repaired',
-        8000,
-        since,
-      );
-      const again = await d.waitFor(
-        (l) => l.event === 'conflict' && /keeps taking the top/.test(l.msg),
-        8000,
-        d.logs.indexOf(retry),
-      );
-      expect(Date.parse(String(again.retryAt)) - Date.parse(again.time)).toBeGreaterThan(5000); // 6 s: doubled
-      // The writer stops: the next retry keeps the top, and the conflict clears after the quiet window.
-      writer.kill('SIGTERM');
-      stopped = true;
-      await until(async () => (await chainConflicts()).length === 0, 25_000, 200);
-      expect(d.logs.some((l) => l.event === 'conflict' && /kept the top for 3 s after a retry/.test(l.msg))).toBe(true);
-      expect((await ourJumps()).every((j) => j.endsWith('(first)'))).toBe(true);
-    } finally {
-      if (!stopped) writer.kill('SIGTERM');
-      await d.kill('SIGTERM');
-    }
+    await besideWriter(
+      [L.configFile, '--contest-ms', '3000'],
+      async ({ d, writer }) => {
+        await until(async () => (await chainConflicts()).length === CONTESTED.length, 30_000, 200);
+        const since = d.logs.length;
+        // The retry takes the top back (a repair), the writer takes it again: yielded again, backoff doubled.
+        const retry = await d.waitFor(
+          (l) => l.event === 'apply' && l.reason === 'top of chain' && l.result === 'repaired',
+          8000,
+          since,
+        );
+        const again = await d.waitFor(
+          (l) => l.event === 'conflict' && /keeps taking the top/.test(l.msg),
+          8000,
+          d.logs.indexOf(retry),
+        );
+        expect(Date.parse(String(again.retryAt)) - Date.parse(again.time)).toBeGreaterThan(5000); // 6 s: doubled
+        // The writer stops: the next retry keeps the top, and the conflict clears after the quiet window.
+        writer.kill('SIGTERM');
+        await until(async () => (await chainConflicts()).length === 0, 25_000, 200);
+        expect(d.logs.some((l) => l.event === 'conflict' && /kept the top for 3 s after a retry/.test(l.msg))).toBe(true);
+        expect((await ourJumps()).every((j) => j.endsWith('(first)'))).toBe(true);
+      },
+      VARIANT,
+    );
   }, 90_000);
 });
