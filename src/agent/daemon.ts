@@ -201,7 +201,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       .then(() => files.setFiles(reconciler.watched))
       .then(async (added) => {
         // A newly followed file may have changed between the read and its watch.
-        if (added) await Promise.all((await contentCheck.check()).map((f) => fileChanged(f, 'content check')));
+        if (added) await contentCheck.checkAndAct();
       });
   }
   /** A followed file changed (`seenBy`: the file watcher, or the content check that backs it up). */
@@ -218,12 +218,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   const contentCheck = new ContentCheck(
     () => reconciler.watched,
     (file) => reconciler.readDigests.get(file),
-    (file) => void fileChanged(file, 'content check'),
+    (file) => fileChanged(file, 'content check'),
     opts.contentCheckMs ?? DEFAULT_CONTENT_CHECK_MS,
   );
   const onWatchError = (err: Error) => {
     log.warn({ event: 'file', err: err.message }, `file watch failed: ${err.message}; comparing the files' content now`);
-    void contentCheck.check().then((changed) => Promise.all(changed.map((f) => fileChanged(f, 'content check'))));
+    void contentCheck.checkAndAct();
   };
   const files = (opts.fileWatcher ?? ((c, e) => new FileWatcher(c, e)))(
     (file) => void fileChanged(file, 'watcher'),
@@ -245,13 +245,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   await files.setFiles(reconciler.watched);
   const interfacesMoved = ifaces.start(reconciler.interfacesRead);
   await drift.arm();
-  const moved = await contentCheck.check();
-  contentCheck.start();
   if (interfacesMoved) log.info({ event: 'interfaces' }, 'interfaces or addresses changed while starting');
-  await Promise.all([
-    ...moved.map((f) => fileChanged(f, 'content check')),
-    ...(interfacesMoved ? [trigger('interface change')] : []),
-  ]);
+  const [moved] = await Promise.all([contentCheck.checkAndAct(), interfacesMoved ? trigger('interface change') : undefined]);
+  contentCheck.start();
   await reconciler.idle(); // a change heard while arming: ready once it is loaded
   reconciler.markArmed();
   conflicts.start(CONFLICT_CHECK_MS);

@@ -35,9 +35,9 @@ export interface CommandResult {
   data: Record<string, unknown>;
 }
 
-function requireRoot(what: string): void {
+function requireRoot(what: string, why = 'changes the firewall'): void {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new AfwError('AFW_NOT_ROOT', `${what} changes the firewall and needs root (CAP_NET_ADMIN)`);
+    throw new AfwError('AFW_NOT_ROOT', `${what} ${why} and needs root (CAP_NET_ADMIN)`);
   }
 }
 
@@ -261,9 +261,7 @@ export async function previewCommand(
   overrides: InterfaceOverrides,
   runner: ToolRunner,
 ): Promise<CommandResult & { refused: boolean }> {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new AfwError('AFW_NOT_ROOT', 'preview reads the connection tracking table and needs root (CAP_NET_ADMIN)');
-  }
+  requireRoot('preview', 'reads the connection tracking table');
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
   const r = await previewTracked(node, runner);

@@ -171,7 +171,8 @@ export class ContentCheck {
   constructor(
     private readonly files: () => string[],
     private readonly actedOn: (file: string) => string | undefined,
-    private readonly onChange: (file: string) => void,
+    /** Acts on a changed file (as on a file event); its promise settles when that is done. */
+    private readonly onChange: (file: string) => Promise<void> | void,
     readonly everyMs: number,
   ) {}
 
@@ -183,12 +184,15 @@ export class ContentCheck {
   }
 
   start(): void {
-    this.timer = setInterval(() => {
-      void this.check().then((changed) => {
-        for (const f of changed) this.onChange(f);
-      });
-    }, this.everyMs);
+    this.timer = setInterval(() => void this.checkAndAct(), this.everyMs);
     this.timer.unref();
+  }
+
+  /** Checks now and acts on every changed file; resolves with them once that is done. */
+  async checkAndAct(): Promise<string[]> {
+    const changed = await this.check();
+    await Promise.all(changed.map((f) => this.onChange(f)));
+    return changed;
   }
 
   stop(): void {
