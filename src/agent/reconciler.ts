@@ -395,7 +395,6 @@ export class Reconciler {
   private async compileOrRefuse(reason: Reason, at: string, started: number): Promise<Compiled | undefined> {
     const digests = new Map<string, string>();
     const interfaces = hostInterfaces();
-    this.readDigests = digests;
     this.interfacesRead = interfaceSignature(interfaces);
     try {
       const node = await compileNode(this.configFile, {
@@ -403,6 +402,11 @@ export class Reconciler {
         membership: this.membership ?? (() => undefined),
         onRead: (file, text) => digests.set(path.resolve(file), contentDigest(text)),
         interfaces,
+        // Published once the read is whole: a content check in the middle of it
+        // compares with the previous read, never with a half-filled map (a file
+        // missing from it would be judged against a stale baseline and reported).
+      }).finally(() => {
+        this.readDigests = digests;
       });
       this.metrics.configValid.set(1);
       return node;
