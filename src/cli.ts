@@ -22,6 +22,7 @@ import { parseAddress } from './config/addresses.js';
 import type { Plane } from './config/model.js';
 import { parseProtocol } from './config/validate-policy.js';
 import { ToolRunner } from './dataplane/exec.js';
+import { type DeniedOptions, deniedCommand } from './denied/denied-command.js';
 import { AfwError, asAfwError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -171,6 +172,18 @@ export function buildProgram(): Command {
       });
       if (refused && !process.exitCode) process.exitCode = 1;
     });
+
+  program
+    .command('denied')
+    .description('the flows the ruleset refused (enforce) or would have refused (audit), busiest first, from the running agent')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .option('--since <duration|time>', 'only flows seen since then: 90s, 15m, 2h, 7d, or an ISO 8601 time')
+    .option('--top <n>', 'at most n flows (default: all with --json, 50 on a terminal)')
+    .option('--reset', 'empty the record (root: asks through the control socket in the state dir)')
+    .option('--url <url>', 'the status server (default: status.listen of the config, or http://127.0.0.1:9900)')
+    .option('--state-dir <dir>', 'with --reset: the state dir (default: stateDir from the config)')
+    .action((o: Common & DeniedOptions) => output(o, () => deniedCommand(configPath(o.config), o)));
 
   program
     .command('explain')

@@ -5,7 +5,9 @@ import pino, { type Logger } from 'pino';
 import { type ContestOptions, TopOfChain } from '../cutover/top-of-chain.js';
 import { readCounters } from '../dataplane/counters.js';
 import { ToolRunner } from '../dataplane/exec.js';
+import { DeniedFlows } from '../denied/denied-flows.js';
 import { asAfwError } from '../errors.js';
+import { listenControl } from '../http/control.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
 import { VERSION } from '../version.js';
@@ -38,6 +40,8 @@ export interface DaemonOptions {
   contentCheckMs?: number;
   /** The top-of-chain contest's timings (default DEFAULT_CONTEST); tests shorten them. */
   contest?: ContestOptions;
+  /** The tcpdump that reads NFLOG for the record of denied flows (default: tcpdump in PATH). */
+  tcpdump?: string;
 }
 
 function memoryFigures(): Record<string, number> {
@@ -135,6 +139,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     else log.warn({ event: 'startup', code: e.code, err: e.message }, 'last-known-good ruleset not loaded');
   }
 
+  // The record of denied flows: what was saved, then the reader once the ruleset is known.
+  const denied = await DeniedFlows.open(stateDir, log, { tcpdump: opts.tcpdump });
+  metrics.deniedFigures = () => denied.figures();
+  // The control socket is a convenience: the agent enforces without it.
+  const control = await listenControl(stateDir, { resetDenied: () => denied.reset() }).catch((err: Error) => {
+    log.warn(
+      { event: 'startup', err: err.message },
+      `control socket not available (artesca-fw denied --reset will not work): ${err.message}`,
+    );
+    return null;
+  });
+
   // Known before the first answer of the status server, and looked at again every 30 s.
   const conflicts = new ConflictWatcher(runner, log, metrics, (found) => {
     reconciler.status.conflicts = found;
@@ -149,7 +165,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       status: async () => {
         // What was denied (enforce) or would have been (audit), per endpoint,
         // direction and deciding policy, from the live rule counters.
-        const denied = (await policyCounters().catch(() => []))
+        const byDecision = (await policyCounters().catch(() => []))
           .filter((c) => c.decision === 'deny' || c.decision === 'audit')
           .map(({ policy, endpoint, direction, family, packets, bytes }) => ({
             endpoint,
@@ -176,9 +192,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
           inventory: k8s ? { ...reconciler.status.inventory, kubernetes: k8s } : reconciler.status.inventory,
           ready: reconciler.readiness(),
           denied: {
+            // The kernel's counters of the deny rules (exact, with no flow keys)...
             wouldOnly: reconciler.status.mode === 'audit',
-            byDecision: denied,
-            packets: denied.reduce((s, d) => s + d.packets, 0),
+            byDecision,
+            packets: byDecision.reduce((s, d) => s + d.packets, 0),
+            // ...and the record of denied flows (flow keys, as far as the NFLOG rate allows).
+            ...denied.status(),
           },
           version: VERSION,
           startedAt: startedAt.toISOString(),
@@ -186,6 +205,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
           memory: memoryFigures(),
         };
       },
+      denied: (q) => denied.view(q),
     },
     metrics,
   );
@@ -196,6 +216,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   function trigger(reason: Reason): Promise<void> {
     return reconciler
       .request(reason)
+      .then(() => denied.configure(reconciler.config, reconciler.ruleset))
       .then(() => contentCheck.remember(reconciler.watched)) // before followConfig reads the kubeconfig
       .then(() => followConfig())
       .then(() => files.setFiles(reconciler.watched))
@@ -237,6 +258,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
 
   await contentCheck.remember(reconciler.watched);
   await reconciler.request('startup');
+  await denied.configure(reconciler.config, reconciler.ruleset);
   await contentCheck.remember(reconciler.watched);
   await followConfig();
   // Armed in turn, then compared with what was loaded: whatever changed since
@@ -274,6 +296,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       drift.stop();
       contentCheck.stop();
       await files.close();
+      await denied.stop();
+      await control?.close();
       await server.close();
       log.info({ event: 'stop' }, 'stopped; the rules stay in force (artesca-fw flush removes them)');
     })();

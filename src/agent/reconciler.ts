@@ -133,7 +133,12 @@ export class Reconciler {
   armed = false;
 
   private running: Promise<void> | null = null;
-  private pending: Reason | null = null;
+  /**
+   * Reasons heard while a reconcile ran. A drift repair is kept apart from the
+   * rest (and runs first): folded into a reconcile of another reason, the
+   * repair it makes would be counted as an apply, not as a repair.
+   */
+  private pending: Reason[] = [];
   private trialTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly backoff = new Backoff();
@@ -212,7 +217,7 @@ export class Reconciler {
   request(reason: Reason): Promise<void> {
     if (this.running) {
       // The running loop picks this up when the current reconcile ends.
-      this.pending = this.pending ?? reason;
+      if (!this.pending.includes(reason)) this.pending.push(reason);
       return this.running;
     }
     this.running = this.loop(reason).finally(() => {
@@ -225,10 +230,20 @@ export class Reconciler {
     let reason: Reason | null = first;
     while (reason) {
       await this.reconcile(reason);
-      reason = this.pending;
-      this.pending = null;
+      reason = this.nextPending();
     }
     this.collector.collectWhenQuiet();
+  }
+
+  /** 'drift' first when it waits; every other reason waiting is folded into one reconcile (the first heard names it). */
+  private nextPending(): Reason | null {
+    if (this.pending.includes('drift')) {
+      this.pending = this.pending.filter((r) => r !== 'drift');
+      return 'drift';
+    }
+    const next = this.pending[0] ?? null;
+    this.pending = [];
+    return next;
   }
 
   /** Resolves once no reconcile runs or waits. */
@@ -506,6 +521,8 @@ export class Reconciler {
   /** A load that went through: status, metrics and the log line. */
   private recordApplied(o: Outcome): void {
     const { reason, at, started, node, hash, report } = o;
+    // A write of the very ruleset already in force restores what someone else changed, whatever asked for the reconcile.
+    const sameRuleset = this.status.ruleset?.hash === hash && this.status.ruleset.source === 'config';
     this.noteInForce(node, at);
     const counts = countRuleset(node.ruleset);
     this.desired = node.desired;
@@ -519,7 +536,8 @@ export class Reconciler {
     this.status.lastError = null;
     this.succeeded();
     // Taking a yielded top back is a repair too: another writer moved the jump.
-    const result = report.changed ? (reason === 'drift' || reason === 'top of chain' ? 'repaired' : 'applied') : 'noop';
+    const repair = reason === 'drift' || reason === 'top of chain' || sameRuleset;
+    const result = report.changed ? (repair ? 'repaired' : 'applied') : 'noop';
     if (result === 'repaired') {
       this.status.driftRepairs++;
       this.metrics.driftRepairs.inc();

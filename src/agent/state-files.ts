@@ -176,12 +176,21 @@ export async function writeStateFile(file: string, value: unknown): Promise<void
 
 /** Write to a temporary file, fsync, rename over, fsync the folder: readers see the old text or the new. */
 export async function writeTextAtomic(file: string, text: string, modes: { dirMode: number; mode: number }): Promise<void> {
+  await writeChunksAtomic(file, [text], modes);
+}
+
+/** writeTextAtomic for text made piece by piece: never the whole of it in memory at once. */
+export async function writeChunksAtomic(
+  file: string,
+  chunks: Iterable<string>,
+  modes: { dirMode: number; mode: number },
+): Promise<void> {
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: modes.dirMode });
   const tmp = `${file}.${process.pid}.tmp`;
   const fh = await open(tmp, 'w', modes.mode);
   try {
-    await fh.writeFile(text);
+    for (const chunk of chunks) await fh.write(chunk);
     await fh.sync();
   } finally {
     await fh.close();

@@ -16,6 +16,13 @@ type Status = Omit<AgentStatus, 'inventory'> & {
     wouldOnly: boolean;
     packets: number;
     byDecision: { endpoint: string; direction: string; policy: string; family: string; packets: number }[];
+    /** The record of denied flows (src/denied/). */
+    record?: boolean;
+    flows?: number;
+    overflow?: number;
+    cleanSince?: string | null;
+    reader?: { state: string; error: string | null };
+    loadError?: string | null;
   };
 };
 
@@ -71,6 +78,17 @@ export function formatStatus(s: Status): string {
     lines.push(
       `  ${s.denied.wouldOnly ? 'would deny (audit)' : 'denied'}: ${s.denied.packets} packets${top.length ? ` - ${top.join('; ')}` : ''}`,
     );
+    const d = s.denied;
+    if (d.record === false) lines.push('  record of denied flows: off (denied.record: false)');
+    else if (d.flows !== undefined) {
+      lines.push(
+        `  record of denied flows: ${d.flows} flow(s)${d.overflow ? `, ${d.overflow} in overflow` : ''}; clean since ${d.cleanSince ?? '- (refused within the last minute)'} (artesca-fw denied)`,
+      );
+      if (d.reader && d.reader.state !== 'reading') {
+        lines.push(`  WARNING: the NFLOG reader is ${d.reader.state}${d.reader.error ? `: ${d.reader.error}` : ''}`);
+      }
+      if (d.loadError) lines.push(`  WARNING: ${d.loadError}`);
+    }
   }
   if (s.retry) lines.push(`  load failed ${s.retry.failures} time(s) in a row; next attempt at ${s.retry.nextAt}`);
   for (const c of s.conflicts ?? []) lines.push(`  WARNING: ${c.message} (${c.evidence})`);

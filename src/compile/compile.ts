@@ -19,6 +19,7 @@
 // host's other rules do with the rest is left to them.
 import type { Config, Family, Inventory, Policy, PolicyRule, PortRange, Role } from '../config/model.js';
 import { effectivePolicies } from '../policy/effective.js';
+import { NFLOG_SIZE, recordPrefix } from './denied-rules.js';
 import { PeerSets } from './peer-sets.js';
 import { type HostInterface, type InterfaceOverrides, resolveEndpoints } from './resolve.js';
 import {
@@ -257,6 +258,23 @@ function endpointChain(
   const rules: Rule[] = [];
   const base = (what: string, match: Match, verdict: Verdict = pass) =>
     rules.push({ match, verdict, comment: `base: ${what}`, origin: { kind: 'base', what } });
+  // With the record of denied flows on, each deny decision is preceded by an
+  // NFLOG rule with the same match: the kernel says which rule refused what.
+  // INVALID packets are left out: they are not a policy's decision (stray
+  // packets of connections conntrack forgot), and would keep the record from
+  // ever being clean.
+  const denyRule = (rule: Rule) => {
+    if (config.denied.record) {
+      const { rate, burst } = { rate: `${config.denied.packetsPerSecond}/second`, burst: config.denied.packetsPerSecond };
+      rules.push({
+        match: { ...rule.match, limit: { rate, burst } },
+        verdict: { kind: 'nflog', group: config.denied.nflogGroup, prefix: recordPrefix(name, rule.comment), size: NFLOG_SIZE },
+        comment: `record: ${rule.comment}`.slice(0, 200),
+        origin: { kind: 'record', endpoint: ep.id, direction, rule: rule.comment },
+      });
+    }
+    rules.push(rule);
+  };
   const peerKey = direction === 'ingress' ? 'srcSet' : 'dstSet';
   const netKey = direction === 'ingress' ? 'srcNet' : 'dstNet';
 
@@ -311,12 +329,14 @@ function endpointChain(
       const comment = `${policy.name}: ${rule.comment ?? describeRule(rule, direction)}`;
       const origin = { kind: 'policy', policy: policy.name, direction, rule: index, action: rule.action } as const;
       for (const chunk of portChunks(rule.ports)) {
-        rules.push({ match: chunk ? { ...match, dports: chunk } : { ...match }, verdict, comment, origin });
+        const compiled: Rule = { match: chunk ? { ...match, dports: chunk } : { ...match }, verdict, comment, origin };
+        if (rule.action === 'deny') denyRule(compiled);
+        else rules.push(compiled);
       }
     });
   }
 
-  rules.push({
+  denyRule({
     match: {},
     verdict: deny,
     comment: `default deny: ${ep.planes.join('+')} ${direction}`,

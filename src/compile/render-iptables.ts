@@ -61,6 +61,8 @@ function verdictArgs(v: Verdict, family: Family, m: Match): string[] {
       return ['-j', v.chain];
     case 'log':
       return ['-j', 'LOG', '--log-prefix', v.prefix];
+    case 'nflog':
+      return ['-j', 'NFLOG', '--nflog-group', String(v.group), '--nflog-prefix', v.prefix, '--nflog-size', String(v.size)];
     case 'mark':
       return ['-j', 'MARK', '--set-xmark', `${hex(v.mark)}/${hex(REJECT_MARK)}`];
   }

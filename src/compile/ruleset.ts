@@ -47,6 +47,8 @@ export type Verdict =
   | { kind: 'goto'; chain: string }
   | { kind: 'jump'; chain: string }
   | { kind: 'log'; prefix: string }
+  /** To the record of denied flows (src/denied/): the packet goes on. */
+  | { kind: 'nflog'; group: number; prefix: string; size: number }
   | { kind: 'mark'; mark: number };
 
 export type Origin =
@@ -56,7 +58,9 @@ export type Origin =
   | { kind: 'dispatch'; endpoint: string }
   | { kind: 'default-deny'; endpoint: string; direction: Direction }
   | { kind: 'deny'; endpoint: string; direction: Direction }
-  | { kind: 'reject-mark' };
+  | { kind: 'reject-mark' }
+  /** The NFLOG rule in front of a deny decision: `rule` is the deciding rule's comment. */
+  | { kind: 'record'; endpoint: string; direction: Direction; rule: string };
 
 export interface Rule {
   match: Match;

@@ -77,6 +77,18 @@ export interface KubernetesSource {
   watchTimeoutSeconds: number;
 }
 
+/** `denied`: the record of refused flows (src/denied/). */
+export interface DeniedSettings {
+  /** Log each refused packet to NFLOG for the record (false: no NFLOG rules, no reader). */
+  record: boolean;
+  /** The most flow keys the record holds; new keys beyond it are counted in overflow. */
+  maxFlows: number;
+  /** The NFLOG group the refused packets are sent to (one reader per group and namespace). */
+  nflogGroup: number;
+  /** The most packets a second each deny rule sends to the record (the kernel's limit match). */
+  packetsPerSecond: number;
+}
+
 export interface Config {
   /** Absolute path of the config file. */
   file: string;
@@ -98,6 +110,7 @@ export interface Config {
   icmp: IcmpMode;
   failsafe: { inbound: FailsafeEntry[]; outbound: FailsafeEntry[] };
   status: { host: string; port: number };
+  denied: DeniedSettings;
   stateDir: string;
   backend: BackendChoice;
   /** The user's policies as written (built-ins are merged in later). */

@@ -57,6 +57,12 @@ const nodeIpSource = z.strictObject({
   cidr: z.literal('fromPlane', { error: 'must be fromPlane' }).optional(),
 });
 
+/** A whole number from min to max, with the range in the message. */
+function wholeNumber(min: number, max: number) {
+  const error = `must be a whole number from ${min} to ${max.toLocaleString('en-US')}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
 export const kubernetesSchema = z.strictObject({
   kubeconfig: z.string({ error: 'must be the path of a kubeconfig file' }).min(1, { error: 'must not be empty' }),
   roleLabelPrefix: z.string().optional(),
@@ -110,6 +116,14 @@ export const configSchema = z.strictObject({
     )
     .optional(),
   status: z.strictObject({ listen: z.string().optional() }).optional(),
+  denied: z
+    .strictObject({
+      record: z.boolean({ error: 'must be true or false' }).optional(),
+      maxFlows: wholeNumber(1, 1_000_000).optional(),
+      nflogGroup: wholeNumber(1, 65_535).optional(),
+      packetsPerSecond: wholeNumber(1, 10_000).optional(),
+    })
+    .optional(),
   stateDir: z.string().min(1).optional(),
   backend: z.enum(['auto', 'legacy', 'nft'], { error: 'must be auto, legacy or nft' }).optional(),
   policies: z.array(policySchema).optional(),

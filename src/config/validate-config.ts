@@ -20,6 +20,7 @@ export const DEFAULTS = {
   failsafeOutbound: [] as string[],
   statusListen: '127.0.0.1:9900',
   stateDir: '/var/lib/artesca-fw',
+  denied: { record: true, maxFlows: 10_000, nflogGroup: 9900, packetsPerSecond: 2000 },
   inventoryFile: 'inventory.yaml',
   backend: 'auto',
   kubernetes: {
@@ -234,6 +235,7 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
       outbound: failsafe('outbound', DEFAULTS.failsafeOutbound),
     },
     status: listen ?? { host: '127.0.0.1', port: 9900 },
+    denied: { ...DEFAULTS.denied, ...raw.denied },
     stateDir: path.resolve(dir, raw.stateDir ?? DEFAULTS.stateDir),
     backend: raw.backend ?? DEFAULTS.backend,
     policies,

@@ -14,8 +14,17 @@ export interface PolicyCounter {
   bytes: number;
 }
 
+/** What the record of denied flows shows at scrape time (src/denied/). */
+export interface DeniedFigures {
+  byPlane: { plane: string; direction: string; flows: number; packets: number }[];
+  overflow: number;
+  readerUp: boolean;
+}
+
 export class Metrics {
   readonly registry = new Registry();
+  /** The record of denied flows, set by the daemon once it has one. */
+  deniedFigures: (() => DeniedFigures) | null = null;
   readonly applies = new Counter({
     name: 'artesca_fw_applies_total',
     help: 'Reconciles by result: applied (something written), noop (nothing to write), invalid (config refused), error (load failed)',
@@ -173,6 +182,44 @@ export class Metrics {
       registers: [this.registry],
     });
     void packets;
+    const denied = () => this.deniedFigures?.();
+    const byPlane = (name: string, help: string, value: (d: DeniedFigures['byPlane'][number]) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['plane', 'direction'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const d of denied()?.byPlane ?? []) this.set({ plane: d.plane, direction: d.direction }, value(d));
+        },
+      });
+    byPlane(
+      'artesca_fw_denied_flows',
+      'Distinct flows in the record of denied flows (refused in enforce mode, would be refused in audit mode), by plane and direction',
+      (d) => d.flows,
+    );
+    byPlane(
+      'artesca_fw_denied_flow_packets',
+      'Packets of the flows in the record of denied flows, by plane and direction (back to 0 when the record is reset)',
+      (d) => d.packets,
+    );
+    new Gauge({
+      name: 'artesca_fw_denied_overflow_flows',
+      help: 'Denied flows that did not fit in the record (denied.maxFlows)',
+      registers: [this.registry],
+      collect() {
+        this.set(denied()?.overflow ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'artesca_fw_denied_reader_up',
+      help: '1 while refused packets reach the record (the NFLOG reader is reading), 0 otherwise',
+      registers: [this.registry],
+      collect() {
+        this.set(denied()?.readerUp ? 1 : 0);
+      },
+    });
   }
 }
 

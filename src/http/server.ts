@@ -6,6 +6,8 @@ export interface StatusSource {
   alive(): boolean;
   readiness(): { ready: boolean; reason: string };
   status(): Promise<Record<string, unknown>>;
+  /** The record of denied flows (`since`: ms since the epoch; `top`: at most this many). */
+  denied(q: { since?: number; top?: number }): unknown;
 }
 
 // No route here has a schema. Without compilers of its own, fastify loads ajv and
@@ -30,6 +32,15 @@ export function buildServer(source: StatusSource, metrics: Metrics): FastifyInst
     return reply.code(r.ready ? 200 : 503).send(r);
   });
   app.get('/status', async () => source.status());
+  app.get('/denied', async (req, reply) => {
+    const query = req.query as Record<string, string | undefined>;
+    const since = query.since === undefined ? undefined : Number(query.since);
+    const top = query.top === undefined ? undefined : Number(query.top);
+    if ((since !== undefined && !Number.isFinite(since)) || (top !== undefined && !(Number.isInteger(top) && top >= 0))) {
+      return reply.code(400).send({ error: 'since is a time in ms since the epoch, top a whole number' });
+    }
+    return source.denied({ since, top });
+  });
   app.get('/metrics', async (_req, reply) => {
     const body = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(body);

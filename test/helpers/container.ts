@@ -22,6 +22,7 @@ export const ROOTFS_PACKAGES = [
   'iproute2',
   'nftables',
   'conntrack',
+  'tcpdump',
   'curl',
   'procps',
 ];

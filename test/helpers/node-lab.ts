@@ -4,7 +4,7 @@
 // node-1 that hostPort-style DNAT forwards to.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildCluster, Lab } from '../../scripts/lab/netns.js';
+import { buildCluster, Lab, type Peer } from '../../scripts/lab/netns.js';
 import { BASE_CONFIG, BASE_INVENTORY, tempDir } from './fixtures.js';
 
 export const FOREIGN_V4 = `*mangle
@@ -59,6 +59,8 @@ export interface NodeLab {
   configFile: string;
   stateDir: string;
   writeInventory(text: string): void;
+  /** A probe peer in each namespace of the lab (node-1..3, outsider, pod), made on first use. */
+  peers(): Record<'node-1' | 'node-2' | 'node-3' | 'outsider' | 'pod', Peer>;
   cleanup(): Promise<void>;
 }
 
@@ -85,6 +87,7 @@ export async function buildNodeLab(opts: { config?: string; foreign?: boolean } 
       await lab.must(ns['node-1']!, 'ipset', ['restore'], { input: FOREIGN_SETS });
     }
     const dir = tmp.dir;
+    let peers: ReturnType<NodeLab['peers']> | undefined;
     const stateDir = path.join(dir, 'state');
     mkdirSync(stateDir);
     const configFile = path.join(dir, 'config.yaml');
@@ -97,6 +100,16 @@ export async function buildNodeLab(opts: { config?: string; foreign?: boolean } 
       configFile,
       stateDir,
       writeInventory: (text) => writeFileSync(path.join(dir, 'inventory.yaml'), text),
+      peers() {
+        peers ??= {
+          'node-1': lab.peer(ns['node-1']!),
+          'node-2': lab.peer(ns['node-2']!),
+          'node-3': lab.peer(ns['node-3']!),
+          outsider: lab.peer(ns.outsider!),
+          pod: lab.peer(ns.pod!),
+        };
+        return peers;
+      },
       cleanup: async () => {
         await lab.cleanup();
         tmp.cleanup();

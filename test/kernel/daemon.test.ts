@@ -272,11 +272,15 @@ describe('the daemon with an interface that comes late', () => {
     const p = L.lab.peer(n1);
     d = new DaemonProc(n1, ['--config', L.configFile]);
     await d.waitFor((l) => l.event === 'apply' && l.reason === 'startup');
-    const r = await until(async () => (await p.http('http://127.0.0.1:9900/readyz')).status === 503, 5000);
-    expect(r).toBeGreaterThanOrEqual(0);
-    expect(JSON.parse((await p.http('http://127.0.0.1:9900/readyz')).body).reason).toMatch(
-      /waiting for workloadPlane: interface wp9/,
-    );
+    // Not ready, first while starting (watchers, the NFLOG reader), then for the interface.
+    let last = { status: 0, body: '' };
+    await until(async () => {
+      last = await p.http('http://127.0.0.1:9900/readyz');
+      return /waiting for workloadPlane: interface wp9/.test(last.body);
+    }, 5000).catch((err: Error) => {
+      throw new Error(`${err.message}: /readyz ${last.status} ${last.body}`);
+    });
+    expect(last.status).toBe(503);
     expect(await ourRules(L.lab, n1)).not.toContain('AFW-WP-IN');
     const t0 = performance.now();
     await L.lab.veth(n1, 'wp9', L.ns.outsider!, 'wp9x');

@@ -145,6 +145,19 @@ describe('the .deb under a real systemd', () => {
     });
     expect(await probe(6443)).toBe('open');
     expect(await probe(9999)).toBe('timeout');
+    // The record of denied flows under the unit's restrictions: tcpdump binds NFLOG (as root: the agent must be able to stop it), and the refused probe is recorded.
+    await until(async () => JSON.parse((await curl('/status')).body).denied.reader.state === 'reading', 10_000, 200);
+    const reader = (await ct.must('ps', ['-o', 'user=,args=', '-C', 'tcpdump'])).trim();
+    expect(reader).toMatch(/^root\s+tcpdump -Z root -i nflog:9900 /);
+    await until(
+      async () => {
+        const r = await ct.exec('artesca-fw', ['denied', '--json']);
+        const flows = (JSON.parse(r.stdout) as { flows: { peer: string; port: number }[] }).flows;
+        return flows.some((f) => f.peer === '10.100.0.2' && f.port === 9999);
+      },
+      5000,
+      200,
+    );
     // The daemon runs with the runtime settings of bin/artesca-fw's first line (malloc threshold, V8 flag).
     const pid = await unitProp('artesca-fw', 'MainPID');
     const environ = (await ct.must('cat', [`/proc/${pid}/environ`])).split('\0');

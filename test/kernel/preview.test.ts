@@ -75,13 +75,7 @@ describe('preview', () => {
   beforeAll(async () => {
     L = await buildNodeLab(); // with the foreign rules: kube-proxy-style hostPort DNAT to the pod
     n1 = L.ns['node-1']!;
-    peer = {
-      'node-1': L.lab.peer(n1),
-      'node-2': L.lab.peer(L.ns['node-2']!),
-      'node-3': L.lab.peer(L.ns['node-3']!),
-      outsider: L.lab.peer(L.ns.outsider!),
-      pod: L.lab.peer(L.ns.pod!),
-    };
+    peer = L.peers();
     await peer['node-1']!.listen('tcp', 22, 2379, 6443, 9999);
     await peer['node-1']!.listen('udp', 68, 9999);
     await peer.pod!.listen('tcp', 8443);

@@ -21,6 +21,7 @@ function serve(source: Partial<StatusSource> = {}) {
       alive: () => true,
       readiness: () => ({ ready: true, reason: 'rules loaded' }),
       status: async () => ({ node: 'node-1', ruleset: { hash: 'abc' } }),
+      denied: (q) => ({ asked: q }),
       ...source,
     },
     metrics,

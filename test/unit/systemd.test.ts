@@ -32,7 +32,7 @@ describe.skipIf(!hasSystemd)('systemd unit', () => {
     expect(r.stderr.trim()).toBe('');
   });
 
-  it('starts before the network, restarts on failure, keeps only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+  it('starts before the network, restarts on failure, keeps only CAP_NET_ADMIN and CAP_NET_RAW (and CAP_SETGID for tcpdump)', () => {
     const text = readFileSync(path.join(ROOT, 'systemd/artesca-fw.service'), 'utf8');
     expect(text).toMatch(/^Before=network-pre\.target/m);
     expect(text).toMatch(/^Wants=network-pre\.target/m);
@@ -47,7 +47,8 @@ describe.skipIf(!hasSystemd)('systemd unit', () => {
       /^f \/run\/xtables\.lock 0600 root root -$/m,
     );
     expect(text).toMatch(/^Restart=on-failure/m);
-    expect(text).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW$/m);
+    expect(text).toMatch(/^CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_SETGID$/m);
+    expect(text).toMatch(/^AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW$/m);
     expect(text).toMatch(/^ProtectSystem=strict/m);
   });
 
