@@ -3,7 +3,8 @@
 // libpcap) and writes a pcap stream to a pipe; nflog-stream.ts reads it.
 //
 // The process runs in the agent's network namespace (NFLOG is per namespace)
-// and changes no setting anywhere. If it ends, it is started again after a
+// and changes no setting anywhere; it dies with the agent (setpriv
+// --pdeathsig). If it ends, it is started again after a
 // pause (1 s doubling to 60 s), and the status says why it ended.
 //
 // `-Z root`: Debian's tcpdump, started by root, drops to its own user after
@@ -39,6 +40,8 @@ export interface ReaderStatus {
 export class NflogReader {
   private child: ChildProcess | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** Set by stop(): a reconcile that ends after the agent began to stop must not start a reader again. */
+  private stopped = false;
   private readonly backoff = new Backoff(Math.random, RETRY);
   readonly status: ReaderStatus = { state: 'off', group: null, error: null, restarts: 0, packets: 0, skipped: 0 };
 
@@ -51,6 +54,7 @@ export class NflogReader {
 
   /** Reads `group` (null: stops reading). Resolves once tcpdump listens, or has failed to. */
   async follow(group: number | null): Promise<void> {
+    if (this.stopped) return;
     if (group === this.status.group && this.status.state !== 'off') return;
     this.stopChild();
     this.status.group = group;
@@ -65,10 +69,25 @@ export class NflogReader {
 
   private start(group: number): Promise<void> {
     this.status.state = 'starting';
-    const child = spawn(this.command, ['-Z', 'root', '-i', `nflog:${group}`, '-w', '-', '-U', '-n', '-B', String(BUFFER_KIB)], {
-      shell: false,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    // setpriv (util-linux) asks the kernel to kill tcpdump when the agent dies, however it dies:
+    // a reader left behind would hold the NFLOG group, and the next agent could not read it.
+    const args = [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      this.command,
+      '-Z',
+      'root',
+      '-i',
+      `nflog:${group}`,
+      '-w',
+      '-',
+      '-U',
+      '-n',
+      '-B',
+      String(BUFFER_KIB),
+    ];
+    const child = spawn('setpriv', args, { shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const stream = new NflogStream();
     const errors: string[] = [];
@@ -112,13 +131,13 @@ export class NflogReader {
         );
         this.retryTimer = setTimeout(() => {
           this.retryTimer = null;
-          if (this.status.group === group && !this.child) void this.start(group);
+          if (this.status.group === group && !this.child && !this.stopped) void this.start(group);
         }, delay);
         this.retryTimer.unref();
         resolve();
       };
       child.on('error', (err: NodeJS.ErrnoException) =>
-        ended(err.code === 'ENOENT' ? `${this.command} is not installed` : `${this.command}: ${err.message}`),
+        ended(err.code === 'ENOENT' ? 'setpriv (util-linux) is not installed' : `setpriv: ${err.message}`),
       );
       child.on('exit', (code, signal) => ended(`${this.command} exited (${signal ?? `code ${code}`})`));
     });
@@ -130,7 +149,8 @@ export class NflogReader {
     const child = this.child;
     this.child = null;
     if (!child) return;
-    child.kill('SIGTERM');
+    // SIGKILL: tcpdump's SIGTERM handler only breaks its loop at the next packet, which may never come.
+    child.kill('SIGKILL');
     // Whatever becomes of it, it no longer keeps the agent's event loop (and its exit) waiting.
     child.stdout?.destroy();
     child.stderr?.destroy();
@@ -138,6 +158,7 @@ export class NflogReader {
   }
 
   stop(): void {
+    this.stopped = true;
     this.stopChild();
     this.status.state = 'off';
   }

@@ -235,6 +235,17 @@ describe('the record of denied flows', () => {
     expect(s.denied.loadError).toMatch(/does not match the content/);
     expect(daemon!.logs.some((l) => l.event === 'denied' && String(l.msg).includes(file))).toBe(true);
     expect(existsSync(`${file}.damaged`)).toBe(true);
+    // Killed (a crash), the agent takes its reader with it: nothing is left holding the NFLOG group.
+    const readers = async () => (await L.lab.exec(n1, 'ps', ['-C', 'tcpdump', '-o', 'pid='])).stdout.trim();
+    const tcpdumpInNs = async () => {
+      const pids = new Set((await L.lab.exec(n1, 'ip', ['netns', 'pids', n1])).stdout.split('\n').filter(Boolean));
+      return (await readers()).split(/\s+/).filter((p) => pids.has(p));
+    };
+    expect(await tcpdumpInNs()).toHaveLength(1);
+    await daemon!.kill('SIGKILL');
+    daemon = null;
+    await until(async () => (await tcpdumpInNs()).length === 0, 2000);
+    await start();
     expect(s.ruleset.source).toBe('config');
     expect((await peer.outsider!.probe('10.100.0.1', 9999, { timeoutMs: 300 })).state).toBe('timeout');
     expect((await peer['node-2']!.probe('10.100.0.1', 6443, { timeoutMs: 300 })).state).toBe('open');
