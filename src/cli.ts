@@ -185,6 +185,26 @@ export function buildProgram(): Command {
     .option('--state-dir <dir>', 'with --reset: the state dir (default: stateDir from the config)')
     .action((o: Common & DeniedOptions) => output(o, () => deniedCommand(configPath(o.config), o)));
 
+  const imports = program.command('import').description("write artesca-fw policies from another firewall's resources");
+  imports
+    .command('calico')
+    .description(
+      'GlobalNetworkPolicy, HostEndpoint and FelixConfiguration YAML (kubectl or calicoctl) -> policies: and failsafe: to append to config.yaml; what differs from the built-in policies on stderr; anything inexpressible refused with file, line and field, nothing written',
+    )
+    .argument('<files...>', 'YAML files holding the resources (a List, or several documents)')
+    .addOption(configOpt())
+    .addOption(jsonOpt())
+    .option('-o, --output <file>', 'write the result there (only when nothing is refused) instead of stdout')
+    .action((files: string[], o: Common & { output?: string }) =>
+      output(o, async () => {
+        // Loaded only here: the YAML library with positions stays out of every other command.
+        const { importCalicoCommand } = await import('./import/import-command.js');
+        const r = await importCalicoCommand(files, configPath(o.config), { output: o.output });
+        for (const n of r.notes) process.stderr.write(`${n}\n`);
+        return r;
+      }),
+    );
+
   program
     .command('explain')
     .description('which rule decides a new packet, evaluated on the compiled ruleset')

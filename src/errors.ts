@@ -37,6 +37,7 @@ export const ERRORS = {
   AFW_LOCK_TIMEOUT: { exit: 1, what: 'another writer held the write lock of this network namespace for too long' },
   AFW_LOCK_FAILED: { exit: 1, what: 'the write lock cannot be taken at all' },
   AFW_CONNTRACK_FAILED: { exit: 1, what: 'the connection tracking table cannot be read (conntrack -L)' },
+  AFW_IMPORT_REFUSED: { exit: 1, what: 'Calico resources hold something artesca-fw cannot express exactly: nothing written' },
   AFW_DAEMON_UNREACHABLE: { exit: 1, what: 'the running agent does not answer' },
   AFW_INTERNAL: { exit: 1, what: 'a bug in artesca-fw' },
 } as const;
