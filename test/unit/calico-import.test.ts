@@ -128,13 +128,17 @@ function portsOf(items: Item[]): number[] {
 }
 
 /** Where explain (on the imported config) and the Calico evaluator disagree, over the whole matrix. */
-async function disagreements(items: Item[], judgedBy: Item[] = items): Promise<{ cells: number; wrong: string[] }> {
+async function disagreements(
+  items: Item[],
+  judgedBy: Item[] = items,
+): Promise<{ cells: number; v6cells: number; wrong: string[] }> {
   const result = await importItems(items);
   const data = result.data as { policies: unknown; failsafe: unknown };
   const imported = stringify({ policies: data.policies, failsafe: data.failsafe });
   const calico = objects(judgedBy);
   const wrong: string[] = [];
   let cells = 0;
+  let v6cells = 0;
   const combos: { protocol: number; port?: number }[] = [
     ...portsOf([...items, ...judgedBy]).flatMap((port) => [
       { protocol: 6, port },
@@ -142,44 +146,58 @@ async function disagreements(items: Item[], judgedBy: Item[] = items): Promise<{
     ]),
     { protocol: 112 },
   ];
+  // Dual stack when the host endpoints have IPv6 addresses: then the workload plane is, in the config and the inventory too.
+  const dual = items.some((i) => i.kind === 'HostEndpoint' && (i.spec.expectedIPs as string[]).some((a) => a.includes(':')));
+  const inventory = dual
+    ? BASE_INVENTORY.replace(/workloadPlaneIP: 10\.200\.0\.(\d+)/g, 'workloadPlaneIP: [10.200.0.$1, "fd00:200::$1"]')
+    : BASE_INVENTORY;
   for (const node of NODES) {
-    const rs = compileTexts(configWith(imported, node.name, node.roles), BASE_INVENTORY, [
-      iface('eth0', `10.100.0.${node.n}`),
-      iface('eth1', `10.200.0.${node.n}`),
-    ]);
-    for (const pl of PLANES) {
-      const local = `${pl.net}.${node.n}`;
-      const peers = [...NODES.filter((p) => p.n !== node.n).map((p) => `${pl.net}.${p.n}`), `${pl.net}.50`];
-      for (const direction of ['ingress', 'egress'] as const) {
-        for (const peer of peers) {
-          for (const c of combos) {
-            cells++;
-            const q = {
-              from: direction === 'ingress' ? peer : local,
-              to: direction === 'ingress' ? local : peer,
-              protocol: c.protocol,
-              ...(c.port !== undefined ? { port: c.port } : {}),
-              direction,
-              plane: pl.plane,
-            };
-            const ours = explain(rs, q).verdict;
-            const theirs = calicoVerdict(calico, {
-              direction,
-              endpoint: `${node.name}-${pl.label}`,
-              peer,
-              protocol: c.protocol,
-              port: c.port,
-            });
-            if (ours !== theirs)
-              wrong.push(
-                `${node.name} ${pl.plane} ${direction} ${peer} proto ${c.protocol} port ${c.port ?? '-'}: artesca-fw ${ours}, Calico ${theirs}`,
-              );
+    const config = configWith(imported, node.name, node.roles);
+    const rs = compileTexts(
+      dual ? config.replace('cidr: 10.200.0.0/24', 'cidr: [10.200.0.0/24, "fd00:200::/64"]') : config,
+      inventory,
+      [
+        iface('eth0', `10.100.0.${node.n}`),
+        dual ? iface('eth1', `10.200.0.${node.n}`, `fd00:200::${node.n}`) : iface('eth1', `10.200.0.${node.n}`),
+      ],
+    );
+    const families = (pl: (typeof PLANES)[number]) => [pl.net, ...(dual && pl.plane === 'workloadPlane' ? ['fd00:200:'] : [])];
+    for (const pl of PLANES)
+      for (const net of families(pl)) {
+        const at = (n: number | string) => (net.endsWith(':') ? `${net}:${n}` : `${net}.${n}`);
+        const local = at(node.n);
+        const peers = [...NODES.filter((p) => p.n !== node.n).map((p) => at(p.n)), at(50)];
+        for (const direction of ['ingress', 'egress'] as const) {
+          for (const peer of peers) {
+            for (const c of combos) {
+              cells++;
+              if (peer.includes(':')) v6cells++;
+              const q = {
+                from: direction === 'ingress' ? peer : local,
+                to: direction === 'ingress' ? local : peer,
+                protocol: c.protocol,
+                ...(c.port !== undefined ? { port: c.port } : {}),
+                direction,
+                plane: pl.plane,
+              };
+              const ours = explain(rs, q).verdict;
+              const theirs = calicoVerdict(calico, {
+                direction,
+                endpoint: `${node.name}-${pl.label}`,
+                peer,
+                protocol: c.protocol,
+                port: c.port,
+              });
+              if (ours !== theirs)
+                wrong.push(
+                  `${node.name} ${pl.plane} ${direction} ${peer} proto ${c.protocol} port ${c.port ?? '-'}: artesca-fw ${ours}, Calico ${theirs}`,
+                );
+            }
           }
         }
       }
-    }
   }
-  return { cells, wrong };
+  return { cells, v6cells, wrong };
 }
 
 const gnp = (items: Item[], name: string) => items.find((i) => i.kind === 'GlobalNetworkPolicy' && i.metadata.name === name)!;
@@ -298,6 +316,32 @@ describe('import calico: the seed policies and variants mean what they meant und
     const { cells, wrong } = await disagreements(items);
     expect(cells).toBeGreaterThan(1000);
     expect(wrong).toEqual([]);
+  });
+
+  it('IPv6: a dual-stack workload plane, IPv6 nets and peers judged alike by both', async () => {
+    const items = seedItems();
+    for (const i of items) {
+      if (i.kind === 'HostEndpoint' && i.metadata.name.endsWith('workload-plane')) {
+        const v4 = (i.spec.expectedIPs as string[])[0]!;
+        (i.spec.expectedIPs as string[]).push(`fd00:200::${v4.split('.').at(-1)}`);
+      }
+    }
+    rules(items, 'workload-plane', 'ingress').push(
+      { action: 'Allow', protocol: 'TCP', source: { nets: ['fd00:200::50/128'] }, destination: { ports: [8888] } },
+      { action: 'Deny', protocol: 'TCP', source: { nets: ['fd00:200::/64'] }, destination: { ports: [8889] } },
+    );
+    const { v6cells, wrong } = await disagreements(items);
+    expect(v6cells).toBeGreaterThan(500);
+    expect(wrong).toEqual([]);
+    // Both judges tell the IPv6 nets apart: the outsider's fd00:200::50 gets 8888, the nodes do not; 8889 is refused to all.
+    const calico = objects(items);
+    const judge = (peer: string, port: number) =>
+      calicoVerdict(calico, { direction: 'ingress', endpoint: 'node-3-workload-plane', peer, protocol: 6, port });
+    expect([judge('fd00:200::50', 8888), judge('fd00:200::1', 8888), judge('fd00:200::50', 8889)]).toEqual([
+      'allow',
+      'deny',
+      'deny',
+    ]);
   });
 
   it('the matrix tells a difference apart: the seed imported, Calico judging the 6444 variant', async () => {
