@@ -1,9 +1,9 @@
 // `artesca-fw import calico` refuses what it cannot express exactly, naming
 // the file, line and field, and writes nothing.
-import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli.js';
 import { AfwError } from '../../src/errors.js';
 import { importCalicoCommand } from '../../src/import/import-command.js';
 import { BASE_CONFIG, BASE_INVENTORY, lineOf, tempDir } from '../helpers/fixtures.js';
@@ -255,18 +255,30 @@ describe('import calico refuses what it cannot express exactly', () => {
     expect(e.problems[0]!.where!.line).toBeGreaterThanOrEqual(lineOf(text, 'metadata: { name: x'));
   });
 
-  it('the command exits 1, prints FILE:LINE:COL: field: problem on stderr, and writes no output file', () => {
+  it('the command exits 1, prints FILE:LINE:COL: field: problem on stderr, and writes no output file', async () => {
     const c = cases[0]!;
     const text = `${HEPS}${c.text}`;
     const file = path.join(tmp.dir, 'cli.yaml');
     const out = path.join(tmp.dir, 'cli.out.yaml');
     writeFileSync(file, text);
-    const bin = path.join(import.meta.dirname, '../../bin/artesca-fw');
-    const r = spawnSync(bin, ['import', 'calico', file, '--config', configFile, '--output', out], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(1);
-    expect(r.stderr).toContain(`${file}:${lineOf(text, c.at)}:`);
-    expect(r.stderr).toContain(`: ${c.field}: `);
-    expect(r.stderr).toMatch(/AFW_IMPORT_REFUSED/);
+    // The command line itself, in this process (the unit tests run before the build: no bin/ to start).
+    const written: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    const before = process.exitCode;
+    try {
+      await main(['node', 'artesca-fw', 'import', 'calico', file, '--config', configFile, '--output', out]);
+      expect(process.exitCode).toBe(1);
+    } finally {
+      stderr.mockRestore();
+      process.exitCode = before;
+    }
+    const text2 = written.join('');
+    expect(text2).toContain(`${file}:${lineOf(text, c.at)}:`);
+    expect(text2).toContain(`: ${c.field}: `);
+    expect(text2).toMatch(/AFW_IMPORT_REFUSED/);
     expect(existsSync(out)).toBe(false);
   });
 });
