@@ -17,7 +17,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { median } from './bench/fixtures.js';
-import { runMain, writeSection } from './bench/report.js';
+import { runMain, writeTableSection } from './bench/report.js';
 import { DaemonProc, until } from './lab/daemon.js';
 import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 
@@ -187,18 +187,13 @@ async function main(): Promise<number> {
     await (daemon as DaemonProc | null)?.kill('SIGTERM');
     await lab.cleanup();
   }
-  const section = [
-    START,
+  writeTableSection(
+    { start: START, end: END },
     '## 12. The record of denied flows',
-    '',
     `\`npm run bench:denied\` (\`scripts/bench-denied.ts\`), ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. node-1 runs the real daemon (enforce, the record on with its defaults: maxFlows 10,000, 2,000 packets a second per deny rule to NFLOG). An outsider sends ${RATE.toLocaleString('en-US')} refused UDP datagrams a second from ${SOURCES.toLocaleString('en-US')} distinct source addresses for ${FLOOD_S} s. CPU is the share of one core over the flood (utime + stime from /proc); idle CPU over the 10 s before it, memory read then (15 s after ready) and 2 s after the flood. The goal: the agent under 5 % of a core, its RSS within 10 MB of idle. Throughput: iperf3 on an allowed port, ${IPERF_S} s per run, rounds interleaved (on, off, on, ...), medians.`,
-    '',
-    '| figure | value |',
-    '|---|---|',
-    ...lines,
-    END,
-  ].join('\n');
-  writeSection(START, END, section);
+    ['figure', 'value'],
+    lines,
+  );
   return 0;
 }
 

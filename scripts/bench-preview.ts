@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { median } from './bench/fixtures.js';
-import { runMain, writeSection } from './bench/report.js';
+import { runMain, writeTableSection } from './bench/report.js';
 import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 
 const START = '<!-- bench-preview: written by npm run bench:preview -->';
@@ -97,18 +97,13 @@ async function main(): Promise<number> {
   } finally {
     await lab.cleanup();
   }
-  const section = [
-    START,
+  writeTableSection(
+    { start: START, end: END },
     '## 11. Preview',
-    '',
     `\`npm run bench:preview\` (\`scripts/bench-preview.ts\`), ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, ${RUNS} runs of each size (median). node-1 in audit mode holds N real flows in its conntrack table: the outsider sent N UDP datagrams to distinct (source port, destination port) pairs, over at most 60,000 destination ports: up to 60,000 refused keys, each flow judged on its own. \`preview\` is timed as an operator runs it, from process start to exit (compiling the config, reading both families' tables and the peer sets, judging every flow); \`conntrack -L\` of both families alone is the floor it stands on.`,
-    '',
-    '| tracked flows | checked | refused keys | `preview`, process start to exit | `conntrack -L` (both families) |',
-    '|---|---|---|---|---|',
-    ...rows,
-    END,
-  ].join('\n');
-  writeSection(START, END, section);
+    ['tracked flows', 'checked', 'refused keys', '`preview`, process start to exit', '`conntrack -L` (both families)'],
+    rows,
+  );
   return 0;
 }
 

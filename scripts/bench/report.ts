@@ -20,6 +20,28 @@ export function writeSection(start: string, end: string, section: string): void 
   console.log(section);
 }
 
+/** A section that is one table: its heading, what was measured and how, the column names, the rows. */
+export function writeTableSection(
+  marks: { start: string; end: string },
+  heading: string,
+  intro: string,
+  columns: string[],
+  rows: string[],
+): void {
+  const section = [
+    marks.start,
+    heading,
+    '',
+    intro,
+    '',
+    `| ${columns.join(' | ')} |`,
+    `|${columns.map(() => '---').join('|')}|`,
+    ...rows,
+    marks.end,
+  ].join('\n');
+  writeSection(marks.start, marks.end, section);
+}
+
 export function runMain(main: () => Promise<number>): void {
   main().then(
     (code) => process.exit(code),

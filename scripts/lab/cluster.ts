@@ -21,6 +21,14 @@ export interface ClusterNode {
   wp6?: string;
 }
 
+/** Four nodes covering the role mixes: every role, a control-plane trio, etcd alone, and none. */
+export const FOUR_NODES: ClusterNode[] = [
+  { name: 'node-1', roles: ['bootstrap', 'master', 'etcd', 'infra', 'registry'], cp: '10.100.0.1', wp: '10.200.0.1' },
+  { name: 'node-2', roles: ['master', 'etcd', 'infra'], cp: '10.100.0.2', wp: '10.200.0.2' },
+  { name: 'node-3', roles: ['etcd'], cp: '10.100.0.3', wp: '10.200.0.3' },
+  { name: 'node-4', roles: [], cp: '10.100.0.4', wp: '10.200.0.4' },
+];
+
 export interface ClusterOptions {
   nodes: ClusterNode[];
   outsider?: { cp: string; wp: string; wp6?: string };

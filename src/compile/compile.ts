@@ -136,13 +136,10 @@ function compileFamily(family: Family, config: Config, endpoints: Endpoint[], po
     const rejectChain: Chain = {
       name: 'AFW-REJECT',
       table: 'filter',
+      // ICMP "administratively prohibited" for every protocol, TCP included: a
+      // TCP reset would look like a closed port, and `verify` could not tell a
+      // port the firewall refuses from one nobody listens on.
       rules: [
-        {
-          match: { protocol: PROTO.tcp },
-          verdict: { kind: 'reject' },
-          comment: 'reject: tcp reset',
-          origin: { kind: 'reject-mark' },
-        },
         {
           match: {},
           verdict: { kind: 'reject' },

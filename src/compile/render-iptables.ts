@@ -46,14 +46,13 @@ function matchArgs(m: Match, family: Family): string[] {
   return a;
 }
 
-function verdictArgs(v: Verdict, family: Family, m: Match): string[] {
+function verdictArgs(v: Verdict, family: Family): string[] {
   switch (v.kind) {
     case 'pass':
       return ['-j', 'RETURN'];
     case 'drop':
       return ['-j', 'DROP'];
     case 'reject':
-      if (m.protocol === 6) return ['-j', 'REJECT', '--reject-with', 'tcp-reset'];
       return ['-j', 'REJECT', '--reject-with', family === 4 ? 'icmp-admin-prohibited' : 'icmp6-adm-prohibited'];
     case 'goto':
       return ['-g', v.chain];
@@ -88,7 +87,7 @@ export interface RenderedChain {
 
 export function renderRule(rule: Rule, family: Family): RenderedRule {
   const match = matchArgs(rule.match, family);
-  const verdict = verdictArgs(rule.verdict, family, rule.match);
+  const verdict = verdictArgs(rule.verdict, family);
   const hash = createHash('sha256')
     .update(`${family}\0${[...match, ...verdict].join(' ')}\0${rule.comment}`)
     .digest('hex')

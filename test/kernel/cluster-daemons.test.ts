@@ -6,19 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster, type ClusterNode } from '../../scripts/lab/cluster.js';
+import { Cluster, type ClusterNode, FOUR_NODES } from '../../scripts/lab/cluster.js';
 import { until } from '../../scripts/lab/daemon.js';
 import { requireKernelTests } from '../../scripts/lab/netns.js';
 
 // Fails at once, naming what is missing, when not root or a tool is not installed.
 requireKernelTests();
 
-const NODES: ClusterNode[] = [
-  { name: 'node-1', roles: ['bootstrap', 'master', 'etcd', 'infra', 'registry'], cp: '10.100.0.1', wp: '10.200.0.1' },
-  { name: 'node-2', roles: ['master', 'etcd', 'infra'], cp: '10.100.0.2', wp: '10.200.0.2' },
-  { name: 'node-3', roles: ['etcd'], cp: '10.100.0.3', wp: '10.200.0.3' },
-  { name: 'node-4', roles: [], cp: '10.100.0.4', wp: '10.200.0.4' },
-];
+const NODES = FOUR_NODES;
 const DATA_VIP = '10.200.0.100';
 const ETCD = NODES.filter((n) => n.roles.includes('etcd'));
 

@@ -146,7 +146,11 @@ describe('the .deb under a real systemd', () => {
     expect(await probe(6443)).toBe('open');
     expect(await probe(9999)).toBe('timeout');
     // The record of denied flows under the unit's restrictions: tcpdump binds NFLOG (as root: the agent must be able to stop it), and the refused probe is recorded.
-    await until(async () => JSON.parse((await curl('/status')).body).denied.reader.state === 'reading', 10_000, 200);
+    await until(async () => JSON.parse((await curl('/status')).body).denied.reader.state === 'reading', 10_000, 200).catch(
+      async (err: Error) => {
+        throw new Error(`${err.message}: reader ${JSON.stringify(JSON.parse((await curl('/status')).body).denied.reader)}`);
+      },
+    );
     const reader = (await ct.must('ps', ['-o', 'user=,args=', '-C', 'tcpdump'])).trim();
     expect(reader).toMatch(/^root\s+tcpdump -Z root -i nflog:9900 /);
     await until(
