@@ -10,6 +10,8 @@ import { asAfwError } from '../errors.js';
 import { listenControl } from '../http/control.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
+import { VerifySchedule } from '../verify/schedule.js';
+import { runVerify } from '../verify/verify-command.js';
 import { VERSION } from '../version.js';
 import { ConflictWatcher } from './conflicts.js';
 import { DEFAULT_DRIFT, type DriftOptions, DriftWatcher } from './drift.js';
@@ -142,6 +144,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   // The record of denied flows: what was saved, then the reader once the ruleset is known.
   const denied = await DeniedFlows.open(stateDir, log, { tcpdump: opts.tcpdump });
   metrics.deniedFigures = () => denied.figures();
+  // verify on a schedule (verify.intervalSeconds, off by default): its last result in /status and the metrics.
+  const verifier = new VerifySchedule(() => runVerify(opts.configFile, { quiet: true, membership: () => kube.current }), log);
+  metrics.verifyFigures = () => {
+    const last = verifier.status.last;
+    return last && !last.error ? { probes: last.probes, mismatches: last.mismatches, at: Date.parse(last.at) } : null;
+  };
+
   // The control socket is a convenience: the agent enforces without it.
   const control = await listenControl(stateDir, { resetDenied: () => denied.reset() }).catch((err: Error) => {
     log.warn(
@@ -199,6 +208,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
             // ...and the record of denied flows (flow keys, as far as the NFLOG rate allows).
             ...denied.status(),
           },
+          verify: verifier.status,
           version: VERSION,
           startedAt: startedAt.toISOString(),
           pid: process.pid,
@@ -217,6 +227,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     return reconciler
       .request(reason)
       .then(() => denied.configure(reconciler.config, reconciler.ruleset))
+      .then(() => verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0))
       .then(() => contentCheck.remember(reconciler.watched)) // before followConfig reads the kubeconfig
       .then(() => followConfig())
       .then(() => files.setFiles(reconciler.watched))
@@ -259,6 +270,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   await contentCheck.remember(reconciler.watched);
   await reconciler.request('startup');
   await denied.configure(reconciler.config, reconciler.ruleset);
+  verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0);
   await contentCheck.remember(reconciler.watched);
   await followConfig();
   // Armed in turn, then compared with what was loaded: whatever changed since
@@ -296,6 +308,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       drift.stop();
       contentCheck.stop();
       await files.close();
+      verifier.stop();
       await denied.stop();
       await control?.close();
       await server.close();

@@ -10,6 +10,8 @@ type Status = Omit<AgentStatus, 'inventory'> & {
   ready: { ready: boolean; reason: string };
   version: string;
   startedAt: string;
+  /** The daemon's verify runs (verify.intervalSeconds). */
+  verify?: { intervalSeconds: number; last: null | { at: string; probes: number; mismatches: number; error?: string } };
   /** In audit mode: chains where another rule stands above our jump. */
   auditHidden?: { message: string }[];
   denied?: {
@@ -89,6 +91,17 @@ export function formatStatus(s: Status): string {
       }
       if (d.loadError) lines.push(`  WARNING: ${d.loadError}`);
     }
+  }
+  const v = s.verify;
+  if (v && v.intervalSeconds > 0) {
+    const last = v.last;
+    lines.push(
+      `  verify every ${v.intervalSeconds} s: ${!last ? 'not run yet' : last.error ? `could not run at ${last.at}: ${last.error}` : `${last.probes} probes at ${last.at}, ${last.mismatches} mismatch(es)`}`,
+    );
+    if (last && last.mismatches > 0)
+      lines.push(
+        `  WARNING: verify found ${last.mismatches} probe(s) that did not answer as the policies say (artesca-fw verify)`,
+      );
   }
   if (s.retry) lines.push(`  load failed ${s.retry.failures} time(s) in a row; next attempt at ${s.retry.nextAt}`);
   for (const c of s.conflicts ?? []) lines.push(`  WARNING: ${c.message} (${c.evidence})`);

@@ -111,6 +111,8 @@ export interface Config {
   failsafe: { inbound: FailsafeEntry[]; outbound: FailsafeEntry[] };
   status: { host: string; port: number };
   denied: DeniedSettings;
+  /** `verify.intervalSeconds`: the daemon runs verify this often (0: never, the default). */
+  verify: { intervalSeconds: number };
   stateDir: string;
   backend: BackendChoice;
   /** The user's policies as written (built-ins are merged in later). */

@@ -124,6 +124,7 @@ export const configSchema = z.strictObject({
       packetsPerSecond: wholeNumber(1, 10_000).optional(),
     })
     .optional(),
+  verify: z.strictObject({ intervalSeconds: wholeNumber(0, 86_400).optional() }).optional(),
   stateDir: z.string().min(1).optional(),
   backend: z.enum(['auto', 'legacy', 'nft'], { error: 'must be auto, legacy or nft' }).optional(),
   policies: z.array(policySchema).optional(),

@@ -189,6 +189,10 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
       .filter((e): e is FailsafeEntry => e !== undefined);
   };
 
+  const verifyEvery = raw.verify?.intervalSeconds ?? 0;
+  if (verifyEvery > 0 && verifyEvery < 10) {
+    report(['verify', 'intervalSeconds'], `${verifyEvery}: 0 (the daemon never runs verify) or 10 to 86,400 seconds`);
+  }
   const listenText = raw.status?.listen ?? DEFAULTS.statusListen;
   const listen = parseListen(listenText);
   if (!listen) report(['status', 'listen'], `"${listenText}" is not ADDRESS:PORT (e.g. 127.0.0.1:9900 or [::1]:9900)`);
@@ -236,6 +240,7 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
     },
     status: listen ?? { host: '127.0.0.1', port: 9900 },
     denied: { ...DEFAULTS.denied, ...raw.denied },
+    verify: { intervalSeconds: raw.verify?.intervalSeconds ?? 0 },
     stateDir: path.resolve(dir, raw.stateDir ?? DEFAULTS.stateDir),
     backend: raw.backend ?? DEFAULTS.backend,
     policies,

@@ -25,6 +25,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** The record of denied flows, set by the daemon once it has one. */
   deniedFigures: (() => DeniedFigures) | null = null;
+  /** The daemon's last verify run (verify.intervalSeconds), null until one ran. */
+  verifyFigures: (() => { probes: number; mismatches: number; at: number } | null) | null = null;
   readonly applies = new Counter({
     name: 'artesca_fw_applies_total',
     help: 'Reconciles by result: applied (something written), noop (nothing to write), invalid (config refused), error (load failed)',
@@ -212,6 +214,31 @@ export class Metrics {
         this.set(denied()?.overflow ?? 0);
       },
     });
+    const verified = () => this.verifyFigures?.() ?? null;
+    for (const [name, help, value] of [
+      ['artesca_fw_verify_probes', "Probes of the daemon's last verify run", (v: { probes: number }) => v.probes],
+      [
+        'artesca_fw_verify_mismatches',
+        "Probes of the daemon's last verify run that did not answer as the policies say",
+        (v: { mismatches: number }) => v.mismatches,
+      ],
+      [
+        'artesca_fw_verify_last_run_timestamp_seconds',
+        "When the daemon's last verify run ended",
+        (v: { at: number }) => v.at / 1000,
+      ],
+    ] as const) {
+      new Gauge({
+        name,
+        help: `${help} (absent until a run, verify.intervalSeconds)`,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const v = verified();
+          if (v) this.set((value as (x: typeof v) => number)(v));
+        },
+      });
+    }
     new Gauge({
       name: 'artesca_fw_denied_reader_up',
       help: '1 while refused packets reach the record (the NFLOG reader is reading), 0 otherwise',

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { CommandResult } from '../agent/oneshot.js';
-import { loadConfigOnly, loadSources } from '../agent/sources.js';
+import { loadConfigOnly, loadSources, type SourceOptions } from '../agent/sources.js';
 import { addressFacts, inCidr, parseCidr } from '../config/addresses.js';
 import type { Config, Inventory, Plane } from '../config/model.js';
 import { PLANES } from '../config/model.js';
@@ -23,6 +23,10 @@ export interface VerifyOptions {
   timeoutMs?: number;
   /** Probes in flight at once. */
   parallel?: number;
+  /** No progress on the terminal (the daemon's runs). */
+  quiet?: boolean;
+  /** The daemon's membership from Kubernetes (a command lists the Nodes once instead). */
+  membership?: SourceOptions['membership'];
 }
 
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -58,6 +62,16 @@ function udpPorts(config: Config): { proto: string; port: number; plane: Plane }
 }
 
 export async function verifyCommand(configFile: string, o: VerifyOptions): Promise<CommandResult & { ok: boolean }> {
+  const report = await runVerify(configFile, o);
+  return {
+    text: formatReport(report),
+    data: report as unknown as Record<string, unknown>,
+    ok: report.mismatches.length === 0,
+  };
+}
+
+/** Plans, probes and compares: the report (the command's and the daemon's). */
+export async function runVerify(configFile: string, o: VerifyOptions): Promise<VerifyReport> {
   let config: Config;
   let origin: Origin;
   let inventory: Inventory;
@@ -73,7 +87,7 @@ export async function verifyCommand(configFile: string, o: VerifyOptions): Promi
     inventory = parseInventory(text, o.inventory).inventory;
     origin = { kind: 'outside', addresses: localAddresses(config) };
   } else {
-    const sources = await loadSources(configFile);
+    const sources = await loadSources(configFile, o.membership ? { membership: o.membership } : {});
     config = sources.config;
     inventory = sources.inventory;
     const self = inventory.nodes.find((n) => n.name === config.node.name)!;
@@ -81,7 +95,7 @@ export async function verifyCommand(configFile: string, o: VerifyOptions): Promi
   }
   const checks = planChecks(config, inventory, origin);
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const progress = process.stderr.isTTY && checks.length > 50;
+  const progress = !o.quiet && process.stderr.isTTY && checks.length > 50;
   const answers = await inParallel(
     checks,
     o.parallel ?? DEFAULT_PARALLEL,
@@ -94,17 +108,12 @@ export async function verifyCommand(configFile: string, o: VerifyOptions): Promi
   if (progress) process.stderr.write('\n');
   const results: Result[] = checks.map((c, i) => ({ ...c, actual: answers[i]!.answer, seen: answers[i]!.seen }));
   const mismatches = results.filter((r) => r.actual !== r.expected);
-  const report: VerifyReport = {
+  return {
     from: origin.kind === 'member' ? `${origin.name} (member)` : `outside (${Object.values(origin.addresses).flat().join(', ')})`,
     probes: results.length,
     asExpected: results.length - mismatches.length,
     mismatches,
     notProbed: udpPorts(config),
     results,
-  };
-  return {
-    text: formatReport(report),
-    data: report as unknown as Record<string, unknown>,
-    ok: mismatches.length === 0,
   };
 }

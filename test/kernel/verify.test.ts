@@ -74,6 +74,18 @@ describe('verify', () => {
     expect([refused.state, refused.code]).toEqual(['refused', 'EHOSTUNREACH']); // ICMP administratively prohibited
     expect((await c.peers.outsider!.probe('10.100.0.1', 9998, { timeoutMs: 400 })).code).toBe('EHOSTUNREACH');
     await intact('reject');
+
+    // The daemon's own runs (verify.intervalSeconds): the last result in /status and the metrics.
+    const file = c.configFiles['node-1']!;
+    writeFileSync(file, `${readFileSync(file, 'utf8')}verify:\n  intervalSeconds: 10\n`);
+    const status = async () => JSON.parse((await c.peers['node-1']!.http('http://127.0.0.1:9900/status')).body);
+    await until(async () => (await status()).verify.last !== null, 20_000, 200);
+    const s = (await status()).verify;
+    expect(s).toMatchObject({ intervalSeconds: 10, last: { mismatches: 0, examples: [] } });
+    expect(s.last.probes).toBeGreaterThan(40);
+    const metrics = (await c.peers['node-1']!.http('http://127.0.0.1:9900/metrics')).body;
+    expect(metrics).toMatch(/^artesca_fw_verify_mismatches 0$/m);
+    expect(metrics).toMatch(new RegExp(`^artesca_fw_verify_probes ${s.last.probes}$`, 'm'));
   });
 
   it('faults planted by hand are each reported with node, address and port, and exit 1', async () => {
@@ -131,6 +143,14 @@ describe('verify', () => {
 
     const { code, report } = await verify('node-1');
     expect(code).toBe(1);
+    // The daemon's next run sees them too (every 10 s since the first test).
+    const runAt = Date.now();
+    const last = async () => JSON.parse((await c.peers['node-1']!.http('http://127.0.0.1:9900/status')).body).verify.last;
+    await until(async () => Date.parse((await last()).at) - (await last()).durationMs > runAt, 25_000, 200);
+    expect((await last()).mismatches).toBe(report.mismatches.length);
+    expect((await c.peers['node-1']!.http('http://127.0.0.1:9900/metrics')).body).toMatch(
+      new RegExp(`^artesca_fw_verify_mismatches ${report.mismatches.length}$`, 'm'),
+    );
     const seen = (node: string, address: string, port: number, expected: string, actual: string) =>
       report.mismatches.some(
         (m) => m.node === node && m.address === address && m.port === port && m.expected === expected && m.actual === actual,

@@ -76,6 +76,15 @@ const cases: Case[] = [
     message: /whole number from 1 to 10,000/,
   },
   {
+    name: 'verify.intervalSeconds too short',
+    config: [['stateDir: state', 'stateDir: state\nverify:\n  intervalSeconds: 5']],
+    code: 'AFW_CONFIG_INVALID',
+    file: 'config.yaml',
+    at: 'intervalSeconds: 5',
+    field: 'verify.intervalSeconds',
+    message: /0 \(the daemon never runs verify\) or 10 to 86,400 seconds/,
+  },
+  {
     name: 'denied.record typo',
     config: [['stateDir: state', 'stateDir: state\ndenied:\n  recrd: false']],
     code: 'AFW_CONFIG_INVALID',
