@@ -42,8 +42,6 @@ export interface DaemonOptions {
   contentCheckMs?: number;
   /** The top-of-chain contest's timings (default DEFAULT_CONTEST); tests shorten them. */
   contest?: ContestOptions;
-  /** The tcpdump that reads NFLOG for the record of denied flows (default: tcpdump in PATH). */
-  tcpdump?: string;
 }
 
 function memoryFigures(): Record<string, number> {
@@ -142,13 +140,19 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   }
 
   // The record of denied flows: what was saved, then the reader once the ruleset is known.
-  const denied = await DeniedFlows.open(stateDir, log, { tcpdump: opts.tcpdump });
+  const denied = await DeniedFlows.open(stateDir, log);
   metrics.deniedFigures = () => denied.figures();
   // verify on a schedule (verify.intervalSeconds, off by default): its last result in /status and the metrics.
   const verifier = new VerifySchedule(() => runVerify(opts.configFile, { quiet: true, membership: () => kube.current }), log);
   metrics.verifyFigures = () => {
     const last = verifier.status.last;
     return last && !last.error ? { probes: last.probes, mismatches: last.mismatches, at: Date.parse(last.at) } : null;
+  };
+
+  /** After each reconcile: the record's reader and the verify schedule follow the config and ruleset in force. */
+  const followInForce = async () => {
+    await denied.configure(reconciler.config, reconciler.ruleset);
+    verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0);
   };
 
   // The control socket is a convenience: the agent enforces without it.
@@ -226,8 +230,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   function trigger(reason: Reason): Promise<void> {
     return reconciler
       .request(reason)
-      .then(() => denied.configure(reconciler.config, reconciler.ruleset))
-      .then(() => verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0))
+      .then(() => followInForce())
       .then(() => contentCheck.remember(reconciler.watched)) // before followConfig reads the kubeconfig
       .then(() => followConfig())
       .then(() => files.setFiles(reconciler.watched))
@@ -269,8 +272,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
 
   await contentCheck.remember(reconciler.watched);
   await reconciler.request('startup');
-  await denied.configure(reconciler.config, reconciler.ruleset);
-  verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0);
+  await followInForce();
   await contentCheck.remember(reconciler.watched);
   await followConfig();
   // Armed in turn, then compared with what was loaded: whatever changed since

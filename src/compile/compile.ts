@@ -262,9 +262,9 @@ function endpointChain(
   // ever being clean.
   const denyRule = (rule: Rule) => {
     if (config.denied.record) {
-      const { rate, burst } = { rate: `${config.denied.packetsPerSecond}/second`, burst: config.denied.packetsPerSecond };
+      const perSecond = config.denied.packetsPerSecond;
       rules.push({
-        match: { ...rule.match, limit: { rate, burst } },
+        match: { ...rule.match, limit: { rate: `${perSecond}/second`, burst: perSecond } },
         verdict: { kind: 'nflog', group: config.denied.nflogGroup, prefix: recordPrefix(name, rule.comment), size: NFLOG_SIZE },
         comment: `record: ${rule.comment}`.slice(0, 200),
         origin: { kind: 'record', endpoint: ep.id, direction, rule: rule.comment },

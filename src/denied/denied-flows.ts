@@ -50,16 +50,14 @@ export class DeniedFlows {
   private constructor(
     private readonly stateDir: string,
     private readonly log: Logger,
-    private readonly now: () => number,
-    tcpdump?: string,
   ) {
-    this.record = new DeniedRecord(this.settings.maxFlows, now());
-    this.reader = new NflogReader(log, (p) => this.onPacket(p), tcpdump);
+    this.record = new DeniedRecord(this.settings.maxFlows, Date.now());
+    this.reader = new NflogReader(log, (p) => this.onPacket(p));
   }
 
   /** The record saved in stateDir, or a new one; a damaged file is set aside (`.damaged`) and named in the log and status. */
-  static async open(stateDir: string, log: Logger, opts: { now?: () => number; tcpdump?: string } = {}): Promise<DeniedFlows> {
-    const d = new DeniedFlows(stateDir, log, opts.now ?? Date.now, opts.tcpdump);
+  static async open(stateDir: string, log: Logger): Promise<DeniedFlows> {
+    const d = new DeniedFlows(stateDir, log);
     const file = recordFile(stateDir);
     try {
       const saved = await loadRecord(stateDir);
@@ -138,7 +136,7 @@ export class DeniedFlows {
   }
 
   view(q: RecordQuery = {}): DeniedView {
-    const s = this.record.summary(this.now());
+    const s = this.record.summary(Date.now());
     return {
       mode: this.mode,
       since: iso(s.since),
@@ -150,7 +148,7 @@ export class DeniedFlows {
 
   /** The counts for /status. */
   status(): Record<string, unknown> & { reader: ReaderStatus } {
-    const s = this.record.summary(this.now());
+    const s = this.record.summary(Date.now());
     return {
       record: this.settings.record,
       wouldOnly: this.mode === 'audit',
@@ -169,12 +167,12 @@ export class DeniedFlows {
   }
 
   figures(): DeniedFigures {
-    const s = this.record.summary(this.now());
+    const s = this.record.summary(Date.now());
     return { byPlane: s.byPlane, overflow: s.overflow, readerUp: this.reader.status.state === 'reading' };
   }
 
   async reset(): Promise<void> {
-    this.record.reset(this.now());
+    this.record.reset(Date.now());
     this.loadError = null;
     this.log.info({ event: 'denied' }, 'record of denied flows reset');
     await this.save();

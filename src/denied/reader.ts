@@ -19,6 +19,7 @@ import { type LoggedPacket, NflogStream } from './nflog-stream.js';
 
 /** The netlink receive buffer asked of libpcap (KiB): a burst of refused packets waits there, not lost. */
 const BUFFER_KIB = 4096;
+const TCPDUMP = 'tcpdump';
 const RETRY = { firstMs: 1000, maxMs: 60_000 };
 /** How long the agent waits for tcpdump to listen before going on without it. */
 const START_WAIT_MS = 5000;
@@ -48,8 +49,6 @@ export class NflogReader {
   constructor(
     private readonly log: Logger,
     private readonly onPacket: (p: LoggedPacket) => void,
-    /** The tcpdump to run (tests and benchmarks may name another build). */
-    private readonly command = 'tcpdump',
   ) {}
 
   /** Reads `group` (null: stops reading). Resolves once tcpdump listens, or has failed to. */
@@ -75,7 +74,7 @@ export class NflogReader {
       '--pdeathsig',
       'KILL',
       '--',
-      this.command,
+      TCPDUMP,
       '-Z',
       'root',
       '-i',
@@ -139,7 +138,7 @@ export class NflogReader {
       child.on('error', (err: NodeJS.ErrnoException) =>
         ended(err.code === 'ENOENT' ? 'setpriv (util-linux) is not installed' : `setpriv: ${err.message}`),
       );
-      child.on('exit', (code, signal) => ended(`${this.command} exited (${signal ?? `code ${code}`})`));
+      child.on('exit', (code, signal) => ended(`${TCPDUMP} exited (${signal ?? `code ${code}`})`));
     });
   }
 

@@ -161,7 +161,7 @@ export class DeniedRecord {
     };
   }
 
-  /** The record's counts, without the flows (with flows(): what is saved). */
+  /** The record's counts, without the flows (with flowsNow(): what is saved). */
   head(): Omit<RecordValue, 'flows'> {
     return { ...this.value };
   }
@@ -169,10 +169,6 @@ export class DeniedRecord {
   /** The flows as they are (not copies): for saving, read and not kept. */
   flowsNow(): Iterable<Flow> {
     return this.flows.values();
-  }
-
-  toValue(): RecordValue {
-    return { ...this.value, flows: [...this.flows.values()].map((f) => ({ ...f })) };
   }
 
   /** The record as it was saved (flows beyond maxFlows go to overflow, as in setLimit). */

@@ -4,7 +4,8 @@
 // status server, which any local user can read.
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { agentFastify } from './server.js';
 
 export const CONTROL_SOCKET = 'control.sock';
 
@@ -12,19 +13,12 @@ export interface ControlActions {
   resetDenied(): Promise<void>;
 }
 
-function noSchemaCompiler(): never {
-  throw new Error('the control socket compiles no schemas: routes here take none');
-}
-
 export function controlSocket(stateDir: string): string {
   return path.join(stateDir, CONTROL_SOCKET);
 }
 
 export async function listenControl(stateDir: string, actions: ControlActions): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: false,
-    schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
-  });
+  const app = agentFastify();
   app.post('/denied/reset', async () => {
     await actions.resetDenied();
     return { reset: true };

@@ -10,19 +10,24 @@ export interface StatusSource {
   denied(q: { since?: number; top?: number }): unknown;
 }
 
-// No route here has a schema. Without compilers of its own, fastify loads ajv and
+// No route of ours has a schema. Without compilers of its own, fastify loads ajv and
 // fast-json-stringify (about a hundred modules, held for the agent's life) at
 // ready to compile schemas nobody declared; these refuse, so a schema added
 // later fails at startup instead of going unchecked.
 function noSchemaCompiler(): never {
-  throw new Error('the status server compiles no schemas: routes here take none');
+  throw new Error("the agent's servers compile no schemas: routes here take none");
 }
 
-export function buildServer(source: StatusSource, metrics: Metrics): FastifyInstance {
-  const app = Fastify({
+/** A fastify instance as the agent's servers are (status, control): no logger, no schema compilers. */
+export function agentFastify(): FastifyInstance {
+  return Fastify({
     logger: false,
     schemaController: { compilersFactory: { buildValidator: noSchemaCompiler, buildSerializer: noSchemaCompiler } },
   });
+}
+
+export function buildServer(source: StatusSource, metrics: Metrics): FastifyInstance {
+  const app = agentFastify();
   app.get('/healthz', async (_req, reply) => {
     const alive = source.alive();
     return reply.code(alive ? 200 : 503).send({ alive });

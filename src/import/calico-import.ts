@@ -306,14 +306,12 @@ export class CalicoImporter {
         continue;
       }
       const appliesTo = m.kind === 'roles' ? { plane: p, roles: m.roles } : { plane: p };
-      const pick = <T extends { to?: unknown; from?: unknown }>(rules: (T & { plane?: Plane })[]) =>
-        rules.map(({ plane: _p, ...rest }) => rest as T);
       out.push({
         name: planes.length > 1 ? `${name}-${p === 'controlPlane' ? 'cp' : 'wp'}` : name,
         order,
         appliesTo,
-        ...(ingress.length ? { ingress: pick(ingress) as RawIngressRule[] } : {}),
-        ...(egress.length ? { egress: pick(egress) as RawEgressRule[] } : {}),
+        ...(ingress.length ? { ingress: ingress as RawIngressRule[] } : {}),
+        ...(egress.length ? { egress: egress as RawEgressRule[] } : {}),
       });
     }
     return out;
@@ -407,7 +405,7 @@ export class CalicoImporter {
     if (peer.selector !== undefined) {
       const s = this.parse(r, [...at, peerSide, 'selector'], peer.selector);
       if (!s) return [];
-      const rules: (RawIngressRule & { plane?: Plane })[] = [];
+      const rules: RawIngressRule[] = [];
       for (const p of PLANES) {
         const m = this.rolesOn(s, p);
         if (m.kind === 'none') continue;

@@ -63,10 +63,11 @@ export function rulesetFor(config: Config, inventory: Inventory, node: Inventory
 
 /** The TCP ports a policy or the failsafe names on a plane (ranges by their ends), and the plane's unlisted port. */
 export function portsOf(config: Config, plane: Plane): { listed: number[]; unlisted: number } {
+  const policies = effectivePolicies(config.policies);
   const ports = new Set<number>();
-  for (const p of effectivePolicies(config.policies)) {
+  for (const p of policies) {
     if (p.appliesTo.plane !== plane) continue;
-    for (const r of [...p.ingress]) {
+    for (const r of p.ingress) {
       if (r.protocol && r.protocol.number !== TCP) continue;
       for (const range of r.ports ?? []) {
         ports.add(range.from);
@@ -81,9 +82,7 @@ export function portsOf(config: Config, plane: Plane): { listed: number[]; unlis
   }
   const named = (port: number) =>
     ports.has(port) ||
-    effectivePolicies(config.policies).some((p) =>
-      p.ingress.some((r) => (r.ports ?? []).some((range) => port >= range.from && port <= range.to)),
-    );
+    policies.some((p) => p.ingress.some((r) => (r.ports ?? []).some((range) => port >= range.from && port <= range.to)));
   const unlisted = UNLISTED_CANDIDATES.find((p) => !named(p)) ?? 65_000;
   return { listed: [...ports].sort((a, b) => a - b), unlisted };
 }
@@ -98,6 +97,11 @@ export function planChecks(config: Config, inventory: Inventory, origin: Origin)
   const self = origin.kind === 'member' ? inventory.nodes.find((n) => n.name === origin.name) : undefined;
   const mine = self ? rulesetFor(config, inventory, self) : undefined;
   const byRoles = new Map<string, Ruleset>();
+  // The same for every peer: worked out once per plane.
+  const ports = Object.fromEntries(PLANES.map((plane) => [plane, portsOf(config, plane)])) as Record<
+    Plane,
+    ReturnType<typeof portsOf>
+  >;
   for (const peer of inventory.nodes) {
     if (peer.name === self?.name) continue;
     const key = [...peer.roles].sort().join(',');
@@ -107,7 +111,7 @@ export function planChecks(config: Config, inventory: Inventory, origin: Origin)
       byRoles.set(key, rs);
     }
     for (const plane of PLANES) {
-      const { listed, unlisted } = portsOf(config, plane);
+      const { listed, unlisted } = ports[plane];
       for (const address of peer.addresses[plane]) {
         const family = addressFacts(address)!.family;
         const from = origin.addresses[plane].find((a) => sameFamily(a, family));
