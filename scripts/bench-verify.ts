@@ -27,14 +27,15 @@ interface Timed {
   ms: number;
   probes: number;
   mismatches: number;
+  notJudged: number;
 }
 
 async function timedVerify(lab: Lab, ns: string, config: string): Promise<Timed> {
   const t = performance.now();
   const r = await lab.cli(ns, ['verify', '--json', '--config', config]);
   const ms = performance.now() - t;
-  const report = JSON.parse(r.stdout) as { probes: number; mismatches: unknown[] };
-  return { ms, probes: report.probes, mismatches: report.mismatches.length };
+  const report = JSON.parse(r.stdout) as { probes: number; mismatches: unknown[]; notJudged: unknown[] };
+  return { ms, probes: report.probes, mismatches: report.mismatches.length, notJudged: report.notJudged.length };
 }
 
 async function fourNodes(): Promise<string> {
@@ -43,7 +44,7 @@ async function fourNodes(): Promise<string> {
     const runs: Timed[] = [];
     for (let i = 0; i < RUNS; i++) runs.push(await timedVerify(c.lab, c.ns['node-1']!, c.configFiles['node-1']!));
     const last = runs.at(-1)!;
-    return `| 4 nodes (real agents), from node-1 | ${last.probes} | ${last.mismatches} | ${(median(runs.map((r) => r.ms)) / 1000).toFixed(1)} s |`;
+    return `| 4 nodes (real agents), from node-1 | ${last.probes} | ${last.mismatches} | ${last.notJudged} | ${(median(runs.map((r) => r.ms)) / 1000).toFixed(1)} s |`;
   } finally {
     await c.stop();
   }
@@ -99,13 +100,15 @@ async function hundredNodes(): Promise<string> {
       await d.waitFor((l) => l.event === 'apply' && l.reason === 'startup', 30_000);
       await until(async () => (await lab.exec(ns[n]!, 'curl', ['-sf', 'http://127.0.0.1:9900/readyz'])).code === 0, 30_000, 100);
     }
+    // 99 peers would each have their own ICMP rate limit towards node-1; the one namespace standing in for them gets none.
+    await lab.must(ns.peer!, 'sysctl', ['-qw', 'net.ipv4.icmp_ratelimit=0', 'net.ipv6.icmp.ratelimit=0']);
     // Something listens on every port the peer allows, as the real services would.
     const listen = lab.peer(ns.peer!);
     await listen.listen('tcp', 22, 2379, 2380, 2381, 10250, 10256, 9100, 10249);
     const runs: Timed[] = [];
     for (let i = 0; i < RUNS; i++) runs.push(await timedVerify(lab, ns['node-1']!, path.join(dir, 'node-1.yaml')));
     const last = runs.at(-1)!;
-    return `| ${PEERS + 1} nodes (one real peer answering for ${PEERS}), from node-1 | ${last.probes} | ${last.mismatches} | ${(median(runs.map((r) => r.ms)) / 1000).toFixed(1)} s |`;
+    return `| ${PEERS + 1} nodes (one real peer answering for ${PEERS}), from node-1 | ${last.probes} | ${last.mismatches} | ${last.notJudged} | ${(median(runs.map((r) => r.ms)) / 1000).toFixed(1)} s |`;
   } finally {
     await d1?.kill('SIGTERM');
     await d2?.kill('SIGTERM');
@@ -121,8 +124,8 @@ async function main(): Promise<number> {
   writeTableSection(
     { start: START, end: END },
     '## 13. verify',
-    `\`npm run bench:verify\` (\`scripts/bench-verify.ts\`), ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, defaults (256 probes in flight, 1 s each), denyAction drop, median of ${RUNS} runs, process start to exit. The 100-node membership: node-1 and one peer namespace carrying the plane addresses of the 99 other inventory nodes, whose agent enforces their common policy; every refused port costs the whole timeout, as on a real cluster with drop. Goal: under 60 s.`,
-    ['membership', 'probes', 'mismatches', 'verify'],
+    `\`npm run bench:verify\` (\`scripts/bench-verify.ts\`), ${new Date().toISOString().slice(0, 10)}, Node ${process.version}, defaults (256 probes in flight, 1 s each), denyAction drop, median of ${RUNS} runs, process start to exit. The 100-node membership: node-1 and one peer namespace carrying the plane addresses of the 99 other inventory nodes, whose agent enforces their common policy; every refused port costs the whole timeout, as on a real cluster with drop. UDP probes whose answer (ICMP port unreachable) was due and did not come are probed again a second apart, one per peer at a time (the kernel limits the ICMP errors a host sends to one destination); here the one namespace answering for 99 peers has that limit lifted (\`net.ipv4.icmp_ratelimit=0\` in its namespace), as 99 peers would each have their own. Goal: under 60 s.`,
+    ['membership', 'probes', 'mismatches', 'not judged', 'verify'],
     rows,
   );
   return 0;

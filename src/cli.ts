@@ -196,27 +196,31 @@ export function buildProgram(): Command {
     .option('--inventory <file>', 'with --outside: the membership to probe')
     .option('--timeout <ms>', 'how long each probe waits (default 1000)')
     .option('--parallel <n>', 'probes in flight at once (default 256)')
-    .action(async (o: Common & { outside?: boolean; inventory?: string; timeout?: string; parallel?: string }) => {
-      let ok = true;
-      await output(o, async () => {
-        const { verifyCommand } = await import('./verify/verify-command.js');
-        const num = (flag: string, v: string | undefined, min: number, max: number) => {
-          if (v === undefined) return undefined;
-          if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
-            throw new AfwError('AFW_USAGE', `${flag} ${v}: a whole number from ${min} to ${max}`);
-          return Number(v);
-        };
-        const r = await verifyCommand(configPath(o.config), {
-          outside: o.outside,
-          inventory: o.inventory,
-          timeoutMs: num('--timeout', o.timeout, 50, 60_000),
-          parallel: num('--parallel', o.parallel, 1, 1024),
+    .option('--peer <name|address...>', 'only these peers: node names, plane addresses or VIPs (repeatable)')
+    .action(
+      async (o: Common & { outside?: boolean; inventory?: string; timeout?: string; parallel?: string; peer?: string[] }) => {
+        let ok = true;
+        await output(o, async () => {
+          const { verifyCommand } = await import('./verify/verify-command.js');
+          const num = (flag: string, v: string | undefined, min: number, max: number) => {
+            if (v === undefined) return undefined;
+            if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max)
+              throw new AfwError('AFW_USAGE', `${flag} ${v}: a whole number from ${min} to ${max}`);
+            return Number(v);
+          };
+          const r = await verifyCommand(configPath(o.config), {
+            outside: o.outside,
+            inventory: o.inventory,
+            timeoutMs: num('--timeout', o.timeout, 50, 60_000),
+            parallel: num('--parallel', o.parallel, 1, 1024),
+            peers: o.peer ?? [],
+          });
+          ok = r.ok;
+          return r;
         });
-        ok = r.ok;
-        return r;
-      });
-      if (!ok && !process.exitCode) process.exitCode = 1;
-    });
+        if (!ok && !process.exitCode) process.exitCode = 1;
+      },
+    );
 
   const imports = program.command('import').description("write artesca-fw policies from another firewall's resources");
   imports

@@ -1,25 +1,28 @@
-// What `verify` expects: for every peer of the membership, every plane
-// address, every TCP port a policy or the failsafe names (and one nobody
-// names, per plane), the answer the policies give to a new connection from
-// here: the peer's ingress policy (the compiler run for the peer's roles, the
-// same code as `explain`) and, from a member, this node's own egress policy
-// (a probe leaves through it). Pure.
+// What `verify` expects: for every peer of the membership (and every VIP),
+// every plane address, every TCP and UDP port a policy or the failsafe names
+// (and one nobody names, per plane and protocol), the answer the policies
+// give to a new connection from here: the peer's ingress policy (the compiler
+// run for the peer's roles, the same code as `explain`) and, from a member,
+// this node's own egress policy (a probe leaves through it). Other protocols
+// a policy names are listed as not probed. Pure.
 import { compile } from '../compile/compile.js';
 import { explain } from '../compile/explain.js';
 import type { HostInterface } from '../compile/resolve.js';
 import type { Ruleset } from '../compile/ruleset.js';
 import { addressFacts } from '../config/addresses.js';
 import type { Config, Family, Inventory, InventoryNode, Plane } from '../config/model.js';
-import { PLANES } from '../config/model.js';
+import { PLANES, VIP_KEY } from '../config/model.js';
 import { effectivePolicies } from '../policy/effective.js';
 
 export type Answer = 'reached' | 'filtered';
 
 export interface Check {
   node: string;
+  /** Set when `address` is a VIP: `node` is the member found holding it. */
+  vip?: boolean;
   address: string;
   plane: Plane;
-  proto: 'tcp' | 'udp';
+  proto: Proto;
   port: number;
   /** Named by no policy and no failsafe entry: must be filtered. */
   unlisted: boolean;
@@ -33,7 +36,18 @@ export type Origin =
   | { kind: 'member'; name: string; addresses: Record<Plane, string[]> }
   | { kind: 'outside'; addresses: Record<Plane, string[]> };
 
-const TCP = 6;
+export type Proto = 'tcp' | 'udp';
+const PROTO_NUMBER: Record<Proto, number> = { tcp: 6, udp: 17 };
+export const PROTOS: Proto[] = ['tcp', 'udp'];
+
+/** What verify leaves out, and why (`notProbed` counts them). */
+export interface Skipped {
+  plane: Plane;
+  proto: string;
+  port: number | null;
+  address?: string;
+  why: string;
+}
 /** The first of these ports no policy names is the unlisted port of a plane. */
 const UNLISTED_CANDIDATES = [9999, 19999, 29999, 39999, 49999, 59999];
 
@@ -61,14 +75,15 @@ export function rulesetFor(config: Config, inventory: Inventory, node: Inventory
   });
 }
 
-/** The TCP ports a policy or the failsafe names on a plane (ranges by their ends), and the plane's unlisted port. */
-export function portsOf(config: Config, plane: Plane): { listed: number[]; unlisted: number } {
+/** The ports of `proto` a policy or the failsafe names on a plane (ranges by their ends), and the plane's unlisted port. */
+export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { listed: number[]; unlisted: number } {
   const policies = effectivePolicies(config.policies);
+  const number = PROTO_NUMBER[proto];
   const ports = new Set<number>();
   for (const p of policies) {
     if (p.appliesTo.plane !== plane) continue;
     for (const r of p.ingress) {
-      if (r.protocol && r.protocol.number !== TCP) continue;
+      if (r.protocol && r.protocol.number !== number) continue;
       for (const range of r.ports ?? []) {
         ports.add(range.from);
         ports.add(range.to);
@@ -76,7 +91,7 @@ export function portsOf(config: Config, plane: Plane): { listed: number[]; unlis
     }
   }
   for (const f of config.failsafe.inbound) {
-    if (f.protocol !== 'tcp') continue;
+    if (f.protocol !== proto) continue;
     ports.add(f.ports.from);
     ports.add(f.ports.to);
   }
@@ -87,46 +102,125 @@ export function portsOf(config: Config, plane: Plane): { listed: number[]; unlis
   return { listed: [...ports].sort((a, b) => a - b), unlisted };
 }
 
+/** The protocols other than TCP and UDP that ingress rules name on each plane: no probe can tell their answer. */
+export function unprobedProtocols(config: Config): Skipped[] {
+  const out = new Map<string, Skipped>();
+  for (const p of effectivePolicies(config.policies))
+    for (const r of p.ingress) {
+      if (!r.protocol || r.protocol.number === 6 || r.protocol.number === 17) continue;
+      const plane = p.appliesTo.plane;
+      out.set(`${plane}/${r.protocol.name}`, {
+        plane,
+        proto: r.protocol.name,
+        port: null,
+        why: 'no probe can tell whether it got through',
+      });
+    }
+  return [...out.values()];
+}
+
 function sameFamily(a: string, family: Family): boolean {
   return addressFacts(a)?.family === family;
 }
 
-/** Every check, in the order they are listed: node, plane, address, port. */
-export function planChecks(config: Config, inventory: Inventory, origin: Origin): Check[] {
+/** A VIP's probe, before it is known which member holds the VIP: what each member would answer if it held it. */
+export interface VipCheck {
+  address: string;
+  plane: Plane;
+  proto: Proto;
+  port: number;
+  unlisted: boolean;
+  candidates: { node: string; expected: Answer; rule: string }[];
+}
+
+/** One probe's plan: what this node's egress and the peer's ingress decide. */
+function decide(
+  mine: Ruleset | undefined,
+  selfName: string | undefined,
+  peer: InventoryNode,
+  rs: Ruleset,
+  q: { from: string; to: string; proto: Proto; port: number; plane: Plane },
+): { expected: Answer; rule: string } {
+  const query = { from: q.from, to: q.to, port: q.port, plane: q.plane, protocol: PROTO_NUMBER[q.proto] };
+  const ingress = explain(rs, { ...query, direction: 'ingress' });
+  const egress = mine ? explain(mine, { ...query, direction: 'egress' }) : undefined;
+  const outAllows = !egress || egress.verdict === 'allow';
+  const inAllows = ingress.verdict === 'allow';
+  return {
+    expected: outAllows && inAllows ? 'reached' : 'filtered',
+    rule: !outAllows ? `${selfName} egress: ${egress!.reason}` : `${peer.name} ingress: ${ingress.reason}`,
+  };
+}
+
+/** Plans the probes of every peer's plane addresses and of every VIP not on this machine. */
+export function planChecks(
+  config: Config,
+  inventory: Inventory,
+  origin: Origin,
+  localVips: ReadonlySet<string> = new Set(),
+): { checks: Check[]; vipChecks: VipCheck[] } {
   const checks: Check[] = [];
+  const vipChecks: VipCheck[] = [];
   const self = origin.kind === 'member' ? inventory.nodes.find((n) => n.name === origin.name) : undefined;
   const mine = self ? rulesetFor(config, inventory, self) : undefined;
   const byRoles = new Map<string, Ruleset>();
-  // The same for every peer: worked out once per plane.
-  const ports = Object.fromEntries(PLANES.map((plane) => [plane, portsOf(config, plane)])) as Record<
-    Plane,
-    ReturnType<typeof portsOf>
-  >;
-  for (const peer of inventory.nodes) {
-    if (peer.name === self?.name) continue;
+  const rulesetOf = (peer: InventoryNode) => {
     const key = [...peer.roles].sort().join(',');
     let rs = byRoles.get(key);
     if (!rs) {
       rs = rulesetFor(config, inventory, peer);
       byRoles.set(key, rs);
     }
+    return rs;
+  };
+  // The same for every peer: worked out once per plane.
+  const ports = new Map(PLANES.flatMap((plane) => PROTOS.map((proto) => [`${plane}/${proto}`, portsOf(config, plane, proto)])));
+  const probesOf = (plane: Plane) =>
+    PROTOS.flatMap((proto) => {
+      const { listed, unlisted } = ports.get(`${plane}/${proto}`)!;
+      return [...listed, unlisted].map((port) => ({ proto, port, unlisted: port === unlisted }));
+    });
+  const peers = inventory.nodes.filter((n) => n.name !== self?.name);
+  for (const peer of peers) {
+    const rs = rulesetOf(peer);
     for (const plane of PLANES) {
-      const { listed, unlisted } = ports[plane];
       for (const address of peer.addresses[plane]) {
-        const family = addressFacts(address)!.family;
-        const from = origin.addresses[plane].find((a) => sameFamily(a, family));
+        const from = origin.addresses[plane].find((a) => sameFamily(a, addressFacts(address)!.family));
         if (!from) continue; // no address of this family on the plane here: nothing to probe from
-        for (const port of [...listed, unlisted]) {
-          const ingress = explain(rs, { from, to: address, protocol: TCP, port, direction: 'ingress', plane });
-          const egress = mine ? explain(mine, { from, to: address, protocol: TCP, port, direction: 'egress', plane }) : undefined;
-          const outAllows = !egress || egress.verdict === 'allow';
-          const inAllows = ingress.verdict === 'allow';
-          const expected: Answer = outAllows && inAllows ? 'reached' : 'filtered';
-          const rule = !outAllows ? `${self?.name} egress: ${egress!.reason}` : `${peer.name} ingress: ${ingress.reason}`;
-          checks.push({ node: peer.name, address, plane, proto: 'tcp', port, unlisted: port === unlisted, expected, rule });
+        for (const { proto, port, unlisted } of probesOf(plane)) {
+          const d = decide(mine, self?.name, peer, rs, { from, to: address, proto, port, plane });
+          checks.push({ node: peer.name, address, plane, proto, port, unlisted, ...d });
         }
       }
     }
   }
-  return checks;
+  for (const plane of PLANES) {
+    for (const address of config.virtualIPs[VIP_KEY[plane]]) {
+      if (localVips.has(address)) continue; // on this machine: a probe would not cross a plane interface
+      const from = origin.addresses[plane].find((a) => sameFamily(a, addressFacts(address)!.family));
+      if (!from) continue;
+      for (const { proto, port, unlisted } of probesOf(plane)) {
+        const candidates = peers.map((peer) => ({
+          node: peer.name,
+          ...decide(mine, self?.name, peer, rulesetOf(peer), { from, to: address, proto, port, plane }),
+        }));
+        vipChecks.push({ address, plane, proto, port, unlisted, candidates });
+      }
+    }
+  }
+  return { checks, vipChecks };
+}
+
+/**
+ * A VIP's probe judged once its holder is known (`holder`), or, when no
+ * holder could be found, against what every member would answer if all
+ * agree: otherwise it cannot be judged (undefined).
+ */
+export function judgeVip(v: VipCheck, holder: string | undefined): Check | undefined {
+  const { candidates, ...rest } = v;
+  const held = holder ? candidates.find((c) => c.node === holder) : undefined;
+  if (held) return { ...rest, node: held.node, vip: true, expected: held.expected, rule: held.rule };
+  const first = candidates[0];
+  if (!first || candidates.some((c) => c.expected !== first.expected)) return undefined;
+  return { ...rest, node: '(holder unknown)', vip: true, expected: first.expected, rule: `any holder: ${first.rule}` };
 }

@@ -8,13 +8,14 @@ import type { CommandResult } from '../agent/oneshot.js';
 import { loadConfigOnly, loadSources, type SourceOptions } from '../agent/sources.js';
 import { addressFacts, inCidr, parseCidr } from '../config/addresses.js';
 import type { Config, Inventory, Plane } from '../config/model.js';
-import { PLANES } from '../config/model.js';
+import { PLANES, VIP_KEY } from '../config/model.js';
 import { parseInventory } from '../config/validate-inventory.js';
 import { AfwError } from '../errors.js';
-import { effectivePolicies } from '../policy/effective.js';
-import { type Origin, planChecks } from './plan.js';
-import { inParallel, probeTcp } from './probe.js';
-import { formatReport, type Result, type VerifyReport } from './report.js';
+import { type Check, judgeVip, type Origin, planChecks, unprobedProtocols, type VipCheck } from './plan.js';
+import { inParallel, NO_ANSWER, type ProbeResult, probeTcp, probeUdp } from './probe.js';
+import { formatReport, type NotJudged, type Result, type VerifyReport } from './report.js';
+import { retrySilentUdp } from './udp-retry.js';
+import { holderOf, neighbourTable } from './vip-holder.js';
 
 export interface VerifyOptions {
   outside?: boolean;
@@ -25,6 +26,8 @@ export interface VerifyOptions {
   parallel?: number;
   /** No progress on the terminal (the daemon's runs). */
   quiet?: boolean;
+  /** Only these peers (node names, plane addresses or VIPs); all when empty. */
+  peers?: string[];
   /** The daemon's membership from Kubernetes (a command lists the Nodes once instead). */
   membership?: SourceOptions['membership'];
 }
@@ -32,12 +35,17 @@ export interface VerifyOptions {
 export const DEFAULT_TIMEOUT_MS = 1000;
 export const DEFAULT_PARALLEL = 256;
 
-/** This machine's addresses on each plane (in the plane's networks), or, outside them, its first address of each family. */
-function localAddresses(config: Config): Record<Plane, string[]> {
-  const all = Object.values(os.networkInterfaces())
+/** Every address of this machine but loopback and link-local. */
+function machineAddresses(): string[] {
+  return Object.values(os.networkInterfaces())
     .flat()
     .filter((a): a is os.NetworkInterfaceInfo => !!a && !a.internal && !(a.family === 'IPv6' && a.address.startsWith('fe80')))
     .map((a) => a.address);
+}
+
+/** This machine's addresses on each plane (in the plane's networks), or, outside them, its first address of each family. */
+function localAddresses(config: Config): Record<Plane, string[]> {
+  const all = machineAddresses();
   const out = {} as Record<Plane, string[]>;
   for (const plane of PLANES) {
     const cidrs = config.networks[plane].cidrs.map((c) => parseCidr(c).cidr!).filter(Boolean);
@@ -48,17 +56,37 @@ function localAddresses(config: Config): Record<Plane, string[]> {
   return out;
 }
 
-/** UDP ports the policies name per plane: listed as not probed. */
-function udpPorts(config: Config): { proto: string; port: number; plane: Plane }[] {
-  const out = new Map<string, { proto: string; port: number; plane: Plane }>();
-  for (const p of effectivePolicies(config.policies)) {
-    for (const r of p.ingress) {
-      if (r.protocol?.number !== 17) continue;
-      for (const range of r.ports ?? [])
-        out.set(`${p.appliesTo.plane}/${range.from}`, { proto: 'udp', port: range.from, plane: p.appliesTo.plane });
+/**
+ * The probes `--peer` keeps: a node name keeps all of that node's, an address
+ * (plane address or VIP) only those to it. A value that names nothing in the
+ * membership or the VIPs is a usage error naming it.
+ */
+function selectPeers(wanted: string[], inventory: Inventory, config: Config): (c: { node: string; address: string }) => boolean {
+  if (!wanted.length) return () => true;
+  const names = new Set(inventory.nodes.map((n) => n.name));
+  const addresses = new Set<string>([
+    ...inventory.nodes.flatMap((n) => PLANES.flatMap((p) => n.addresses[p])),
+    ...config.virtualIPs.management,
+    ...config.virtualIPs.data,
+  ]);
+  const byName = new Set<string>();
+  const byAddress = new Set<string>();
+  for (const w of wanted) {
+    if (names.has(w)) byName.add(w);
+    else {
+      const text = addressFacts(w)?.text;
+      if (text && addresses.has(text)) byAddress.add(text);
+      else
+        throw new AfwError(
+          'AFW_USAGE',
+          `--peer ${w}: ${text ? 'no member has this address and it is no VIP' : 'no member has this name'} (the membership: ${inventory.nodes.length} node(s), e.g. ${inventory.nodes
+            .slice(0, 3)
+            .map((n) => `${n.name} ${n.addresses.controlPlane[0] ?? n.addresses.workloadPlane[0] ?? ''}`.trim())
+            .join(', ')})`,
+        );
     }
   }
-  return [...out.values()];
+  return (c) => byName.has(c.node) || byAddress.has(c.address);
 }
 
 export async function verifyCommand(configFile: string, o: VerifyOptions): Promise<CommandResult & { ok: boolean }> {
@@ -93,27 +121,109 @@ export async function runVerify(configFile: string, o: VerifyOptions): Promise<V
     const self = inventory.nodes.find((n) => n.name === config.node.name)!;
     origin = { kind: 'member', name: self.name, addresses: self.addresses };
   }
-  const checks = planChecks(config, inventory, origin);
+  const localVips = new Set(machineAddresses());
+  const keep = selectPeers(o.peers ?? [], inventory, config);
+  const plan = planChecks(config, inventory, origin, localVips);
+  const checks = plan.checks.filter(keep);
+  const vipChecks = plan.vipChecks.filter((v) => keep({ node: '', address: v.address }));
+  const probes: (Check | VipCheck)[] = [...checks, ...vipChecks];
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const progress = !o.quiet && process.stderr.isTTY && checks.length > 50;
-  const answers = await inParallel(
-    checks,
+  const progress = !o.quiet && process.stderr.isTTY && probes.length > 50;
+  const probe = (i: number) => {
+    const c = probes[i]!;
+    const local = origin.addresses[c.plane].find((a) => addressFacts(a)?.family === addressFacts(c.address)?.family);
+    return (c.proto === 'udp' ? probeUdp : probeTcp)(c.address, c.port, timeoutMs, local);
+  };
+  // UDP first: their ICMP answers come before the peers' refusals of TCP probes spend the ICMP rate limit.
+  const order = probes.map((_, i) => i).sort((a, b) => Number(probes[a]!.proto !== 'udp') - Number(probes[b]!.proto !== 'udp'));
+  const answers: ProbeResult[] = new Array(probes.length);
+  await inParallel(
+    order,
     o.parallel ?? DEFAULT_PARALLEL,
-    (c) => {
-      const local = origin.addresses[c.plane].find((a) => addressFacts(a)?.family === addressFacts(c.address)?.family);
-      return probeTcp(c.address, c.port, timeoutMs, local);
+    async (i) => {
+      answers[i] = await probe(i);
     },
-    progress ? (done) => process.stderr.write(`\rverify: ${done}/${checks.length} probes`) : undefined,
+    progress ? (done) => process.stderr.write(`\rverify: ${done}/${probes.length} probes`) : undefined,
   );
   if (progress) process.stderr.write('\n');
-  const results: Result[] = checks.map((c, i) => ({ ...c, actual: answers[i]!.answer, seen: answers[i]!.seen }));
+  await retrySilentUdp(
+    probes.map((c) => ({
+      proto: c.proto,
+      plane: c.plane,
+      target: 'node' in c ? c.node : c.address,
+      answerDue: 'candidates' in c ? c.candidates.some((x) => x.expected === 'reached') : c.expected === 'reached',
+    })),
+    answers,
+    probe,
+  );
+  const results: Result[] = [];
+  const notJudged: NotJudged[] = [];
+  const judge = (c: Check, answer: ProbeResult) => {
+    // Silence from UDP is what a filtered datagram and a service that ignores it both give.
+    if (c.proto === 'udp' && c.expected === 'reached' && answer.seen === NO_ANSWER)
+      notJudged.push({
+        ...c,
+        actual: answer.answer,
+        seen: answer.seen,
+        why: 'no answer: filtered, or a service that ignores the probe',
+      });
+    else results.push({ ...c, actual: answer.answer, seen: answer.seen });
+  };
+  for (const [i, c] of checks.entries()) judge(c, answers[i]!);
+  // The probes filled the neighbour table: now it can say where each VIP lives.
+  const vips: VerifyReport['vips'] = [];
+  if (vipChecks.length) {
+    const { table, error } = await neighbourTable();
+    const self = origin.kind === 'member' ? origin.name : undefined;
+    const holders = new Map<string, ReturnType<typeof holderOf>>();
+    for (const v of vipChecks) {
+      if (!holders.has(v.address)) {
+        const h = error ? { how: error } : holderOf(v.address, v.plane, inventory, self, table);
+        holders.set(v.address, h);
+        vips.push({ address: v.address, plane: v.plane, holder: h.node ?? null, how: h.how });
+      }
+    }
+    vipChecks.forEach((v, i) => {
+      const answer = answers[checks.length + i]!;
+      const judged = judgeVip(v, holders.get(v.address)!.node);
+      if (judged) judge(judged, answer);
+      else {
+        const { candidates: _, ...rest } = v;
+        notJudged.push({
+          ...rest,
+          node: '(holder unknown)',
+          vip: true,
+          actual: answer.answer,
+          seen: answer.seen,
+          why: 'the holder of the VIP is unknown and the members would answer differently',
+        });
+      }
+    });
+  }
+  const skipped = unprobedProtocols(config);
+  for (const v of localVips) {
+    const plane = PLANES.find((p) => config.virtualIPs[VIP_KEY[p]].includes(v));
+    if (plane && keep({ node: '', address: v })) {
+      vips.push({ address: v, plane, holder: origin.kind === 'member' ? origin.name : null, how: 'on this machine: not probed' });
+      skipped.push({
+        plane,
+        proto: 'any',
+        port: null,
+        address: v,
+        why: 'a VIP on this machine: a probe would not cross a plane interface',
+      });
+    }
+  }
   const mismatches = results.filter((r) => r.actual !== r.expected);
   return {
     from: origin.kind === 'member' ? `${origin.name} (member)` : `outside (${Object.values(origin.addresses).flat().join(', ')})`,
-    probes: results.length,
+    probes: results.length + notJudged.length,
     asExpected: results.length - mismatches.length,
     mismatches,
-    notProbed: udpPorts(config),
+    notJudged,
+    notProbed: skipped.length,
+    skipped,
+    vips,
     results,
   };
 }

@@ -21,6 +21,7 @@ const TCP_PORTS = [...new Set(PROBES.filter((p) => p.proto === 'tcp').map((p) =>
 
 interface Mismatch {
   node: string;
+  proto: string;
   address: string;
   port: number;
   expected: string;
@@ -31,7 +32,14 @@ interface Report {
   probes: number;
   asExpected: number;
   mismatches: Mismatch[];
+  vips: { address: string; holder: string | null; how: string }[];
+  notJudged: unknown[];
+  notProbed: number;
+  skipped: { proto: string; address?: string }[];
+  results: { node: string; address: string; port: number; vip?: boolean }[];
 }
+/** Held by node-2 (master, etcd, infra; not registry): its policy, not node-1's, decides what the VIPs answer. */
+const VIPS = { management: ['10.100.0.100'], data: ['10.200.0.100'] };
 
 describe('verify', () => {
   let c: Cluster;
@@ -50,11 +58,24 @@ describe('verify', () => {
       ).toEqual([]);
       expect(code).toBe(0);
       expect(report.probes).toBeGreaterThan(n === 'outsider' ? 60 : 40);
+      // Where the VIPs live is found from the neighbour table; on node-2 they are local and not probed.
+      expect(report.vips.map((v) => `${v.address} ${v.holder}`).sort(), `${label}: from ${n}`).toEqual([
+        '10.100.0.100 node-2',
+        '10.200.0.100 node-2',
+      ]);
+      expect(report.notJudged).toEqual([]);
+      // UDP is probed (a closed port answers port unreachable); VRRP cannot be, and says so.
+      expect(report.results.some((r) => (r as { proto?: string }).proto === 'udp')).toBe(true);
+      expect(report.skipped.some((x) => x.proto === 'vrrp')).toBe(true);
+      expect(report.notProbed).toBe(report.skipped.length);
+      const vipProbes = report.results.filter((r) => r.vip);
+      if (n === 'node-2') expect(vipProbes).toEqual([]);
+      else expect(vipProbes.length).toBeGreaterThan(10);
     }
   };
 
   beforeAll(async () => {
-    c = await Cluster.start({ nodes: NODES, outsider: OUTSIDER, tag: 'vfy' });
+    c = await Cluster.start({ nodes: NODES, outsider: OUTSIDER, vips: VIPS, vipHolder: 'node-2', tag: 'vfy' });
     for (const n of [...NODES.map((x) => x.name), 'outsider']) await c.peers[n]!.listen('tcp', ...TCP_PORTS);
   }, 120_000);
   afterAll(async () => {
@@ -86,6 +107,22 @@ describe('verify', () => {
     const metrics = (await c.peers['node-1']!.http('http://127.0.0.1:9900/metrics')).body;
     expect(metrics).toMatch(/^artesca_fw_verify_mismatches 0$/m);
     expect(metrics).toMatch(new RegExp(`^artesca_fw_verify_probes ${s.last.probes}$`, 'm'));
+  });
+
+  it('--peer: only the probes of the peers named; a name or address the membership lacks is a usage error', async () => {
+    const { code, report } = await verify('node-1', '--peer', 'node-3', '--peer', '10.100.0.100');
+    expect(code).toBe(0);
+    expect([...new Set(report.results.map((r) => `${r.node} ${r.address}`))].sort()).toEqual([
+      'node-2 10.100.0.100',
+      'node-3 10.100.0.3',
+      'node-3 10.200.0.3',
+    ]);
+    for (const peer of ['10.100.0.77', 'node-9']) {
+      const r = await c.lab.cli(c.ns['node-1']!, ['verify', '--config', c.configFiles['node-1']!, '--peer', peer]);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`--peer ${peer}: no member has this (address|name).*node-1 10\\.100\\.0\\.1`));
+    }
   });
 
   it('faults planted by hand are each reported with node, address and port, and exit 1', async () => {
@@ -137,7 +174,7 @@ describe('verify', () => {
     const cfg3 = c.configFiles['node-3']!;
     writeFileSync(cfg3, readFileSync(cfg3, 'utf8').replace(c.inventoryFile, stale));
     await until(
-      async () => !(await c.lab.must(c.ns['node-3']!, 'ipset', ['list', 'afw4-cp-all'])).includes('10.100.0.1'),
+      async () => !/^10\.100\.0\.1$/m.test(await c.lab.must(c.ns['node-3']!, 'ipset', ['list', 'afw4-cp-all'])),
       10_000,
     );
 
@@ -156,8 +193,13 @@ describe('verify', () => {
         (m) => m.node === node && m.address === address && m.port === port && m.expected === expected && m.actual === actual,
       );
     expect(seen('node-2', '10.100.0.2', 9999, 'filtered', 'reached'), JSON.stringify(report.mismatches)).toBe(true);
+    expect(seen('node-2', '10.100.0.100', 9999, 'filtered', 'reached')).toBe(true); // the VIP it holds, too
     expect(seen('node-3', '10.100.0.3', 10256, 'reached', 'filtered')).toBe(true);
     expect(seen('node-4', '10.100.0.4', 9999, 'filtered', 'reached')).toBe(true);
+    // UDP too: the flushed node's unlisted UDP port answers "port unreachable".
+    expect(
+      report.mismatches.some((m) => m.node === 'node-4' && m.proto === 'udp' && m.port === 9999 && m.actual === 'reached'),
+    ).toBe(true);
     expect(seen('node-3', '10.100.0.3', 10250, 'reached', 'filtered')).toBe(true); // kubelet, from any control-plane member
     // Each mismatch names the rule that should decide on the peer.
     expect(report.mismatches.find((m) => m.node === 'node-4' && m.port === 9999)!.rule).toMatch(
@@ -169,9 +211,11 @@ describe('verify', () => {
     expect(text.stdout.split('\n')[2]).toMatch(/^MISMATCHES/);
     expect(text.stdout).toMatch(/node-4 10\.100\.0\.4 controlPlane tcp\/9999: expected filtered, actual reached/);
     expect(text.stdout).toMatch(/^ {2}node-4 10\.100\.0\.4 +.*!/m);
+    expect(text.stdout).toMatch(/^ {2}node-2 10\.100\.0\.100 \(VIP\) +.*!/m);
+    expect(text.stdout).toMatch(/^VIP 10\.100\.0\.100 \(controlPlane\): held by node-2; /m);
   });
 
-  it('bad input: a config that does not validate, --outside without an inventory', async () => {
+  it('bad input: a config that does not validate, --outside without an inventory, an inventory with a peer address that is none', async () => {
     const bad = path.join(c.dir, 'bad.yaml');
     writeFileSync(bad, readFileSync(c.configFiles['node-1']!, 'utf8').replace(/mode: \w+|$/, 'mode: enforced\n'));
     const r = await c.lab.cli(c.ns['node-1']!, ['verify', '--config', bad]);
@@ -180,5 +224,11 @@ describe('verify', () => {
     const o = await c.lab.cli(c.ns.outsider!, ['verify', '--outside', '--config', c.configFiles['node-1']!]);
     expect(o.code).toBe(2);
     expect(o.stderr).toMatch(/--outside needs --inventory FILE/);
+    // An inventory naming a peer address that is no address: file, line and field.
+    const inv = path.join(c.dir, 'bad-inventory.yaml');
+    writeFileSync(inv, readFileSync(c.inventoryFile, 'utf8').replace('10.100.0.3', '10.100.0.300'));
+    const i = await c.lab.cli(c.ns.outsider!, ['verify', '--outside', '--inventory', inv, '--config', c.configFiles['node-1']!]);
+    expect(i.code).toBe(1);
+    expect(i.stderr).toMatch(new RegExp(`${inv}:\\d+:\\d+: nodes\\[2\\]\\.controlPlaneIP: `));
   });
 });
