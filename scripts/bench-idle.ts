@@ -29,7 +29,7 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-function treeCpu(pid: number): number {
+export function treeCpu(pid: number): number {
   let total = 0;
   try {
     total += cpuSeconds(pid);

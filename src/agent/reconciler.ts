@@ -139,6 +139,9 @@ export class Reconciler {
    * repair it makes would be counted as an apply, not as a repair.
    */
   private pending: Reason[] = [];
+  /** When the first change not yet taken up by a reconcile was heard; `answering`: that of the running reconcile. */
+  private heardAt: number | null = null;
+  private answering: number | null = null;
   private trialTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly backoff = new Backoff();
@@ -215,6 +218,7 @@ export class Reconciler {
 
   /** Requests a reconcile; resolves when one that started after the request has finished. */
   request(reason: Reason): Promise<void> {
+    this.heardAt ??= performance.now();
     if (this.running) {
       // The running loop picks this up when the current reconcile ends.
       if (!this.pending.includes(reason)) this.pending.push(reason);
@@ -229,6 +233,9 @@ export class Reconciler {
   private async loop(first: Reason): Promise<void> {
     let reason: Reason | null = first;
     while (reason) {
+      // What this reconcile answers was heard then (the first change it folds in).
+      this.answering = this.heardAt;
+      this.heardAt = null;
       await this.reconcile(reason);
       reason = this.nextPending();
     }
@@ -544,6 +551,13 @@ export class Reconciler {
     }
     this.metrics.applies.inc({ result, reason });
     if (report.changed) this.metrics.applyDuration.observe(report.durationMs / 1000);
+    if (report.changed && result === 'applied' && this.answering !== null)
+      this.metrics.changeToLive.observe({ reason }, (performance.now() - this.answering) / 1000);
+    this.metrics.rulesetInfo.reset();
+    this.metrics.rulesetInfo.set(
+      { node: node.ruleset.node.name, roles: node.ruleset.node.roles.join(',') || 'none', mode: node.ruleset.mode, hash },
+      1,
+    );
     this.metrics.rules.set({ family: 'ipv4' }, counts.rulesByFamily.ipv4 ?? 0);
     this.metrics.rules.set({ family: 'ipv6' }, counts.rulesByFamily.ipv6 ?? 0);
     this.metrics.sets.set(counts.sets);

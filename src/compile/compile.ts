@@ -92,7 +92,9 @@ export function compile(input: CompileInput): Ruleset {
   const { config, inventory } = input;
   const { endpoints, unresolved } = resolveEndpoints(config, input.interfaces, input.overrides);
   const sets = new PeerSets(config, inventory);
-  const policies = effectivePolicies(config.policies).filter((p) => appliesToNode(p, config.node.roles));
+  const policies = effectivePolicies(config.policies, config.metrics.listen?.port).filter((p) =>
+    appliesToNode(p, config.node.roles),
+  );
   const families = ([4, 6] as Family[]).map((f) => compileFamily(f, config, endpoints, policies, sets));
   return {
     node: { name: config.node.name, roles: [...config.node.roles] },
@@ -115,9 +117,25 @@ function rejectMode(config: Config): boolean {
 
 function compileFamily(family: Family, config: Config, endpoints: Endpoint[], policies: Policy[], sets: PeerSets): FamilyRuleset {
   const chains: Chain[] = [];
+  // Packets of established and related connections never enter our chains: the
+  // jump itself is the one rule they meet (they were judged when their
+  // connection started; INVALID ones still enter, and are dropped there).
+  const newOnly: Match = { ctstateNot: ['RELATED', 'ESTABLISHED'] };
   const jumps: Jump[] = [
-    { table: 'mangle', builtin: 'PREROUTING', chain: 'AFW-PREROUTING', comment: 'artesca-fw: ingress policy' },
-    { table: 'filter', builtin: 'OUTPUT', chain: 'AFW-OUTPUT', comment: 'artesca-fw: egress policy' },
+    {
+      table: 'mangle',
+      builtin: 'PREROUTING',
+      chain: 'AFW-PREROUTING',
+      match: newOnly,
+      comment: 'artesca-fw: ingress policy, new packets',
+    },
+    {
+      table: 'filter',
+      builtin: 'OUTPUT',
+      chain: 'AFW-OUTPUT',
+      match: newOnly,
+      comment: 'artesca-fw: egress policy, new packets',
+    },
   ];
   const prerouting: Chain = { name: 'AFW-PREROUTING', table: 'mangle', rules: [] };
   const output: Chain = { name: 'AFW-OUTPUT', table: 'filter', rules: [] };
@@ -164,7 +182,15 @@ function compileFamily(family: Family, config: Config, endpoints: Endpoint[], po
           },
         ],
       });
-      jumps.push({ table: 'filter', builtin, chain: name, comment: 'artesca-fw: reject denied ingress' });
+      // Only a packet our own deny decision marked: new (an established one skipped that decision, and a mark
+      // bit someone else set on it must not make us reject it) and marked.
+      jumps.push({
+        table: 'filter',
+        builtin,
+        chain: name,
+        match: { ...newOnly, mark: REJECT_MARK },
+        comment: 'artesca-fw: reject denied ingress, new packets',
+      });
     }
     chains.push(rejectChain);
   }

@@ -41,7 +41,7 @@ export function toDesired(rs: Ruleset): Desired {
         const r = renderChain(c, fr.family);
         return { name: c.name, table: c.table, specs: r.rules.map((x) => x.spec), ids: r.rules.map((x) => x.hash) };
       }),
-      jumps: fr.jumps.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: jumpSpec(h) })),
+      jumps: fr.jumps.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: jumpSpec(h, fr.family) })),
     })),
     sets: rs.sets.map((s) => ({ ...s, members: [...s.members] })),
   };

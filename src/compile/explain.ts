@@ -48,6 +48,7 @@ function inNet(cidr: string, addr: string): boolean {
 /** Does `m` match a new (conntrack NEW) packet `q`? Interface and address-type matches are settled by the caller. */
 function matches(m: Match, q: PacketQuery, sets: Map<string, AddressSet>): boolean {
   if (m.ctstate && !m.ctstate.includes('NEW')) return false;
+  if (m.ctstateNot?.includes('NEW')) return false;
   if (m.protocol !== undefined && m.protocol !== q.protocol) return false;
   if (m.dports) {
     if (q.port === undefined) return false;

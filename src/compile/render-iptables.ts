@@ -30,6 +30,7 @@ function matchArgs(m: Match, family: Family): string[] {
   if (m.protocol !== undefined) a.push('-p', PROTO_NAME[m.protocol] ?? String(m.protocol));
   if (m.dstType) a.push('-m', 'addrtype', '--dst-type', m.dstType);
   if (m.ctstate) a.push('-m', 'conntrack', '--ctstate', m.ctstate.join(','));
+  if (m.ctstateNot) a.push('-m', 'conntrack', '!', '--ctstate', m.ctstateNot.join(','));
   if (m.srcSet) a.push('-m', 'set', '--match-set', m.srcSet, 'src');
   if (m.dstSet) a.push('-m', 'set', '--match-set', m.dstSet, 'dst');
   if (m.dports && m.dports.length > 0) {
@@ -106,8 +107,9 @@ export function hashOfSavedLine(line: string): string | undefined {
   return HASH_RE.exec(line)?.[1];
 }
 
-export function jumpSpec(jump: Jump): string {
-  return `-m comment --comment ${quote(jump.comment)} -j ${jump.chain}`;
+export function jumpSpec(jump: Jump, family: Family): string {
+  const match = matchArgs(jump.match, family);
+  return `${match.length ? `${match.join(' ')} ` : ''}-m comment --comment ${quote(jump.comment)} -j ${jump.chain}`;
 }
 
 /**
@@ -120,7 +122,7 @@ export function renderTable(fr: FamilyRuleset, table: Table): string {
   const lines = [`*${table}`];
   for (const c of chains) lines.push(`:${c.name} - [0:0]`);
   for (const c of chains) for (const r of c.rules) lines.push(`-A ${c.name} ${r.spec}`);
-  for (const h of fr.jumps.filter((h) => h.table === table)) lines.push(`-I ${h.builtin} 1 ${jumpSpec(h)}`);
+  for (const h of fr.jumps.filter((h) => h.table === table)) lines.push(`-I ${h.builtin} 1 ${jumpSpec(h, fr.family)}`);
   lines.push('COMMIT');
   return `${lines.join('\n')}\n`;
 }

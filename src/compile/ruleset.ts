@@ -26,6 +26,8 @@ export interface Match {
   /** Address type of the destination (`-m addrtype --dst-type`). */
   dstType?: 'LOCAL' | 'BROADCAST' | 'MULTICAST';
   ctstate?: ('RELATED' | 'ESTABLISHED' | 'INVALID' | 'NEW')[];
+  /** Every conntrack state but these (`-m conntrack ! --ctstate`). */
+  ctstateNot?: ('RELATED' | 'ESTABLISHED' | 'INVALID' | 'NEW')[];
   /** IP protocol number. */
   protocol?: number;
   dports?: PortRange[];
@@ -81,6 +83,8 @@ export interface Jump {
   table: Table;
   builtin: BuiltinChain;
   chain: string;
+  /** What a packet must match to enter our chain at all (established and related packets never do). */
+  match: Match;
   comment: string;
 }
 

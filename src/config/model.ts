@@ -110,6 +110,12 @@ export interface Config {
   icmp: IcmpMode;
   failsafe: { inbound: FailsafeEntry[]; outbound: FailsafeEntry[] };
   status: { host: string; port: number };
+  /**
+   * `metrics.listen`: /metrics alone for the cluster's Prometheus, on this
+   * node's control-plane address (host null: the node's own from the
+   * membership, filled in once it is loaded); null: off, the default.
+   */
+  metrics: { listen: { host: string | null; port: number } | null };
   denied: DeniedSettings;
   /** `verify.intervalSeconds`: the daemon runs verify this often (0: never, the default). */
   verify: { intervalSeconds: number };

@@ -116,6 +116,7 @@ export const configSchema = z.strictObject({
     )
     .optional(),
   status: z.strictObject({ listen: z.string().optional() }).optional(),
+  metrics: z.strictObject({ listen: z.string().optional() }).optional(),
   denied: z
     .strictObject({
       record: z.boolean({ error: 'must be true or false' }).optional(),

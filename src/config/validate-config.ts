@@ -4,6 +4,7 @@ import path from 'node:path';
 import { AfwError, type Problem } from '../errors.js';
 import { cidrContains, type ParsedCidr, parseAddress, parseCidr } from './addresses.js';
 import { FAILSAFE_PRESETS, type FailsafePreset } from './failsafe-presets.js';
+import { parseMetricsListen } from './metrics-listen.js';
 import type { Config, FailsafeEntry, KubernetesSource, NodeIpSource, Plane, PlaneNetwork, Policy } from './model.js';
 import { PLANES, VIP_KEY } from './model.js';
 import { configSchema, type RawConfig, type RawKubernetes } from './schema.js';
@@ -208,6 +209,13 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
     if (policy) policies.push(policy);
   });
 
+  const inbound = failsafe('inbound', DEFAULTS.failsafeInbound);
+  const metricsListen = parseMetricsListen(
+    raw.metrics?.listen,
+    { controlPlane: networks.controlPlane, status: listen, policies, failsafe: inbound },
+    report,
+  );
+
   const kubernetes = raw.inventory.kubernetes ? normalizeKubernetes(raw.inventory.kubernetes, dir, networks, report) : undefined;
   const rawRoles = raw.node.roles ?? [];
   const roles = [...new Set(rawRoles)];
@@ -235,10 +243,11 @@ function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, repor
     logDrops: raw.logDrops ?? DEFAULTS.logDrops,
     icmp: raw.icmp ?? DEFAULTS.icmp,
     failsafe: {
-      inbound: failsafe('inbound', DEFAULTS.failsafeInbound),
+      inbound,
       outbound: failsafe('outbound', DEFAULTS.failsafeOutbound),
     },
     status: listen ?? { host: '127.0.0.1', port: 9900 },
+    metrics: { listen: metricsListen },
     denied: { ...DEFAULTS.denied, ...raw.denied },
     verify: { intervalSeconds: raw.verify?.intervalSeconds ?? 0 },
     stateDir: path.resolve(dir, raw.stateDir ?? DEFAULTS.stateDir),

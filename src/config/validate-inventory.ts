@@ -176,6 +176,16 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     );
   } else {
     const local = inv.inventory.nodes[idx]!;
+    const metricsHost = config.metrics.listen?.host;
+    if (metricsHost && !local.addresses.controlPlane.includes(metricsHost)) {
+      problems.push(
+        problemAt(
+          cfg.source,
+          ['metrics', 'listen'],
+          `${metricsHost} is not an address of this node "${local.name}" on the control plane (${local.addresses.controlPlane.join(', ') || 'none in the inventory'}); ":PORT" serves on the node's own`,
+        ),
+      );
+    }
     if (config.kubernetes && !config.node.rolesFromInventory && local.roles.join(',') !== config.node.roles.join(',')) {
       // The labels are the truth in the cluster: point at the config, the one thing the operator edits.
       problems.push(
@@ -197,9 +207,18 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
   }
 }
 
-/** node.roles left out of config.yaml (inventory.kubernetes): the local node's roles are its inventory entry's (its labels). */
+/**
+ * What the membership fills in for this node: its roles when node.roles is
+ * left out of config.yaml (inventory.kubernetes: its labels), and the address
+ * of `metrics.listen: ":PORT"` (its first control-plane address).
+ */
 export function withLocalRoles(config: Config, inventory: Inventory): Config {
-  if (!config.node.rolesFromInventory) return config;
   const local = inventory.nodes.find((n) => n.name === config.node.name);
-  return local ? { ...config, node: { ...config.node, roles: [...local.roles] } } : config;
+  if (!local) return config;
+  let out = config;
+  if (config.node.rolesFromInventory) out = { ...out, node: { ...out.node, roles: [...local.roles] } };
+  const metrics = config.metrics.listen;
+  if (metrics && metrics.host === null && local.addresses.controlPlane[0])
+    out = { ...out, metrics: { listen: { ...metrics, host: local.addresses.controlPlane[0] } } };
+  return out;
 }

@@ -38,6 +38,12 @@ export interface TableChange {
  * so no packet passes between the two. Jumps into chains about to be removed
  * go too, wherever they are.
  */
+/** The comment of a rule spec, as we write it and as iptables-save prints it. */
+function commentOf(spec: string): string | undefined {
+  const m = /--comment (?:"((?:[^"\\]|\\.)*)"|(\S+))/.exec(spec);
+  return m ? (m[1] ?? m[2]) : undefined;
+}
+
 function jumpChanges(
   desired: DesiredFamily,
   live: LiveFamily,
@@ -57,8 +63,12 @@ function jumpChanges(
     const here = liveJumps.filter((l) => l.builtin === builtin);
     const want = wanted.filter((h) => h.builtin === builtin);
     const anyPosition = opts.jumpsAnywhere === true || opts.yielded?.has(chainKey(desired.family, table, builtin)) === true;
+    // The comment tells a jump of this version from an older one to the same chain (whose match may differ).
     const settled =
-      want.length === here.length && want.every((h) => here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain));
+      want.length === here.length &&
+      want.every((h) =>
+        here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain && commentOf(l.spec) === commentOf(h.spec)),
+      );
     if (settled) continue;
     deletes.push(...here);
     inserts.push(...want);

@@ -158,6 +158,19 @@ export class Metrics {
     help: 'When the ruleset was last written',
     registers: [this.registry],
   });
+  readonly rulesetInfo = new Gauge({
+    name: 'artesca_fw_ruleset_info',
+    help: 'Always 1: the ruleset in force (hash), the mode, and the roles it was compiled for; nodes of the same roles should share a hash',
+    labelNames: ['node', 'roles', 'mode', 'hash'] as const,
+    registers: [this.registry],
+  });
+  readonly changeToLive = new Histogram({
+    name: 'artesca_fw_change_to_live_seconds',
+    help: 'From a change heard (file, Node event, interface, signal) to the ruleset that follows it live in the kernel',
+    labelNames: ['reason'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
 
   /**
    * `readCounters`: the per-policy counters, read at scrape time;

@@ -5,6 +5,7 @@ import { parsePolicy } from '../config/validate-policy.js';
 import { formatPath } from '../config/yaml-source.js';
 import { AfwError } from '../errors.js';
 import { BUILTIN_POLICIES } from './builtin.js';
+import { METRICS_POLICY, metricsPolicy } from './metrics-policy.js';
 
 let builtinCache: Policy[] | undefined;
 
@@ -30,9 +31,11 @@ export function comparePolicies(a: Policy, b: Policy): number {
   return a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-export function effectivePolicies(user: Policy[]): Policy[] {
+/** Built-ins, then the metrics policy when `metricsPort` is given (metrics.listen), then the user's: a later one replaces one of the same name. */
+export function effectivePolicies(user: Policy[], metricsPort?: number): Policy[] {
   const byName = new Map<string, Policy>();
   for (const p of builtinPolicies()) byName.set(p.name, p);
+  if (metricsPort !== undefined) byName.set(METRICS_POLICY, metricsPolicy(metricsPort));
   for (const p of user) byName.set(p.name, p);
   return [...byName.values()].sort(comparePolicies);
 }

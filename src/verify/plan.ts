@@ -77,7 +77,7 @@ export function rulesetFor(config: Config, inventory: Inventory, node: Inventory
 
 /** The ports of `proto` a policy or the failsafe names on a plane (ranges by their ends), and the plane's unlisted port. */
 export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { listed: number[]; unlisted: number } {
-  const policies = effectivePolicies(config.policies);
+  const policies = effectivePolicies(config.policies, config.metrics.listen?.port);
   const number = PROTO_NUMBER[proto];
   const ports = new Set<number>();
   for (const p of policies) {
@@ -105,7 +105,7 @@ export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { l
 /** The protocols other than TCP and UDP that ingress rules name on each plane: no probe can tell their answer. */
 export function unprobedProtocols(config: Config): Skipped[] {
   const out = new Map<string, Skipped>();
-  for (const p of effectivePolicies(config.policies))
+  for (const p of effectivePolicies(config.policies, config.metrics.listen?.port))
     for (const r of p.ingress) {
       if (!r.protocol || r.protocol.number === 6 || r.protocol.number === 17) continue;
       const plane = p.appliesTo.plane;

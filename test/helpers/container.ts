@@ -25,6 +25,7 @@ export const ROOTFS_PACKAGES = [
   'tcpdump',
   'curl',
   'procps',
+  'man-db',
 ];
 const CACHE = process.env.ARTESCA_FW_ROOTFS_CACHE ?? '/var/cache/artesca-fw-test';
 

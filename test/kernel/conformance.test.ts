@@ -10,6 +10,7 @@ import { until } from '../../scripts/lab/daemon.js';
 import { PROBES } from '../../scripts/lab/expectations.js';
 import { formatRow, runMatrix, type Source, type Target } from '../../scripts/lab/matrix.js';
 import { requireKernelTests } from '../../scripts/lab/netns.js';
+import { rawReceiver } from '../helpers/raw-receiver.js';
 
 // Fails at once, naming what is missing, when not root or a tool is not installed.
 requireKernelTests();
@@ -121,28 +122,7 @@ describe('conformance: the policy table on a running cluster', () => {
     // This kernel has no ipip driver (CONFIG_NET_IPIP is off), so the test sends
     // raw protocol-4 packets and listens for them with a raw socket on node-1:
     // only what the firewall lets through reaches it.
-    const receiver = c.lab.spawn(c.ns['node-1']!, 'python3', [
-      '-c',
-      [
-        'import socket, sys, time',
-        's = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)',
-        's.settimeout(0.2)',
-        'end = time.time() + 3',
-        'print("ready", flush=True)',
-        'while time.time() < end:',
-        '    try:',
-        '        data, addr = s.recvfrom(65535)',
-        '        print(addr[0], flush=True)',
-        '    except socket.timeout:',
-        '        pass',
-      ].join('\n'),
-    ]);
-    let out = '';
-    receiver.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-    });
-    const exited = new Promise((r) => receiver.on('exit', r));
-    await until(async () => out.includes('ready'), 5000);
+    const receiver = await rawReceiver(c.lab, c.ns['node-1']!, '4', ['print(addr[0], flush=True)']);
     const send = (from: string) =>
       c.lab.must(c.ns[from]!, 'python3', [
         '-c',
@@ -150,8 +130,7 @@ describe('conformance: the policy table on a running cluster', () => {
       ]);
     await send('node-2');
     await send('outsider');
-    await exited;
-    const seen = out.split('\n').filter((l) => /^\d+\./.test(l));
+    const seen = await receiver.lines();
     expect(seen).toContain('10.200.0.2');
     expect(seen).not.toContain('10.200.0.250');
   });

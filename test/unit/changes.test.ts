@@ -67,9 +67,22 @@ describe('familyChange', () => {
   it('writes everything on an empty host: chains, rules and jumps at position 1', () => {
     const c = familyChange(v4, parseSave('*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n', 4));
     expect(c.batch).toContain(':AFW-CP-IN - [0:0]');
-    expect(c.batch).toContain('-I PREROUTING 1 -m comment --comment "artesca-fw: ingress policy" -j AFW-PREROUTING');
+    expect(c.batch).toContain(
+      '-I PREROUTING 1 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment "artesca-fw: ingress policy, new packets" -j AFW-PREROUTING',
+    );
     expect(c.batch).toContain('-I OUTPUT 1 ');
     expect(c.batch).not.toMatch(/^-F /m);
+  });
+
+  it("replaces an older version's jump to the same chain (one that let established packets in) by this version's", () => {
+    const jump = v4.jumps.find((h) => h.builtin === 'PREROUTING')!;
+    const old = '-m comment --comment "artesca-fw: ingress policy" -j AFW-PREROUTING';
+    const text = saveText(v4).replace(`-A PREROUTING ${jump.spec}`, `-A PREROUTING ${old}`);
+    expect(text).toContain(old);
+    const lines = familyChange(v4, parseSave(text, 4))
+      .batch.split('\n')
+      .filter((l) => / PREROUTING /.test(l));
+    expect(lines).toEqual([`-D PREROUTING ${old}`, `-I PREROUTING 1 ${jump.spec}`]);
   });
 
   it('rewrites only the chain that differs', () => {
