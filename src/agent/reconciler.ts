@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { countRuleset } from '../compile/describe.js';
 import { countDesired, type Desired, desiredHash } from '../compile/desired.js';
+import { desiredDelta } from '../compile/desired-delta.js';
 import { type RuleLabels, ruleIndex } from '../compile/rule-index.js';
 import type { Endpoint, Ruleset, UnresolvedPlane } from '../compile/ruleset.js';
 import type { Config } from '../config/model.js';
@@ -15,6 +16,7 @@ import type { LoadedInventory } from '../config/validate-inventory.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { type ContestEvent, type Look, TopOfChain } from '../cutover/top-of-chain.js';
 import { type ApplyReport, applyDesired, cutConnections } from '../dataplane/apply.js';
+import { applyDelta } from '../dataplane/apply-delta.js';
 import { type Backend, detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
 import type { ToolRunner } from '../dataplane/exec.js';
 import type { LiveFamily, LiveState } from '../dataplane/live.js';
@@ -29,6 +31,9 @@ import type { QuietCollector } from './memory.js';
 import { hostInterfaces, interfaceSignature } from './sources.js';
 import { saveState } from './state-store.js';
 import { contentDigest } from './watchers.js';
+
+/** What may go in as a membership delta: the sources changed; nothing says the kernel did. */
+const DELTA_REASONS: ReadonlySet<Reason> = new Set<Reason>(['file change', 'membership']);
 
 export type Reason =
   | 'startup'
@@ -362,12 +367,41 @@ export class Reconciler {
     const tools = await this.chooseTools(node.sources.config.backend);
     const compiledAt = performance.now();
     // The new rules are reported live first; removed peers' connections are cut right after.
-    const report = await applyDesired(node.desired, tools, { connectionCut: 'caller', beforeWrite: this.beforeWrite });
+    const report =
+      (await this.applyAsDelta(reason, node, tools)) ??
+      (await applyDesired(node.desired, tools, { connectionCut: 'caller', beforeWrite: this.beforeWrite }));
     const storeState = report.changed || this.status.ruleset?.hash !== hash;
     this.recordApplied({ reason, at, started, compiledAt, node, hash, report });
     // The rules are live and said so; now the last-known-good copy for the next boot.
     if (storeState) await this.storeLastGood(node, tools.backend);
     return report.removedPeers;
+  }
+
+  /**
+   * A change of membership (a Node event, an inventory edit) that changed only
+   * set members goes in as a delta from the desired state in force, read from
+   * memory as Felix keeps its ipsets: one `ipset restore` of the members that
+   * changed, nothing read first. null: not a delta (or the kernel refused it),
+   * and the whole ruleset is reconciled.
+   */
+  private async applyAsDelta(reason: Reason, node: Compiled, tools: Tools): Promise<ApplyReport | null> {
+    if (!DELTA_REASONS.has(reason) || !this.desired || this.status.ruleset?.source !== 'config') return null;
+    if (this.status.backend !== tools.backend) return null;
+    const delta = desiredDelta(this.desired, node.desired);
+    if (!delta || delta.edits.length === 0) return null; // nothing to add or delete: the full path also looks at what is live
+    try {
+      const report = await applyDelta(delta, tools);
+      this.metrics.setDeltas.inc({ result: 'applied' });
+      return report;
+    } catch (err) {
+      const e = asAfwError(err);
+      this.metrics.setDeltas.inc({ result: 'refused' });
+      this.log.warn(
+        { event: 'apply', reason, delta: delta.edits.length, err: e.message },
+        `membership delta refused by the kernel (${e.message}): reconciling the whole ruleset`,
+      );
+      return null;
+    }
   }
 
   /**
@@ -575,6 +609,7 @@ export class Reconciler {
       // Where the time went: reading + validating + compiling, then loading into the kernel.
       compileMs: round1(o.compiledAt - started),
       loadMs: round1(report.durationMs),
+      via: report.via,
       loadSteps: Object.fromEntries(Object.entries(report.steps).map(([k, v]) => [k, round1(v)])),
       rules: counts.rules,
       sets: counts.sets,

@@ -27,7 +27,7 @@ import {
 } from './changes.js';
 import { quoteTool, type ToolRunner } from './exec.js';
 import { type LiveState, readFamily, readLive } from './live.js';
-import { ipsetRestore, iptablesRestore } from './restore.js';
+import { ipsetEach, ipsetRestore, iptablesRestore } from './restore.js';
 
 export interface ApplyReport {
   changed: boolean;
@@ -46,6 +46,8 @@ export interface ApplyReport {
   removedPeers: string[];
   /** Connections of removed peers cut (`conntrack -D -s`), or 'unavailable'; 0 when the caller cuts them itself. */
   connectionsCut: number | 'unavailable';
+  /** How it went in: the whole ruleset against what is live, or a delta of set members (apply-delta.ts). */
+  via: 'full' | 'delta';
 }
 
 export interface ApplyOptions {
@@ -98,6 +100,7 @@ export async function applyDesired(desired: Desired, tools: Tools, opts: ApplyOp
     setsRemoved: sets.stale,
     removedPeers: [],
     connectionsCut: 0,
+    via: 'full',
   };
   if (setsUnchanged(sets) && changes.every((c) => c.batch === '')) {
     report.durationMs = performance.now() - started;
@@ -177,17 +180,6 @@ export async function cutConnections(runner: ToolRunner, addresses: string[]): P
  * failing line, so on failure `done` holds exactly the items whose line ran:
  * what a rollback has to undo.
  */
-async function ipsetEach<T>(runner: ToolRunner, items: T[], line: (item: T) => string, done: T[], step: string): Promise<void> {
-  if (items.length === 0) return;
-  const res = await runner.run('ipset', ['restore'], { input: `${items.map(line).join('\n')}\n` });
-  if (res.code === 0 && res.stderr.trim() === '') {
-    done.push(...items);
-    return;
-  }
-  const failedAt = Number(/Error in line (\d+)/.exec(res.stderr)?.[1] ?? '1');
-  done.push(...items.slice(0, Math.max(0, failedAt - 1)));
-  throw new AfwError('AFW_IPSET_FAILED', `${step} failed: ${quoteTool(res)}`, { step });
-}
 
 /** Reads back the families written and checks that they hold exactly what was asked for. */
 export async function verify(desired: Desired, tools: Tools, families: readonly Family[] = [4, 6]): Promise<void> {

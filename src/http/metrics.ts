@@ -164,6 +164,12 @@ export class Metrics {
     labelNames: ['node', 'roles', 'mode', 'hash'] as const,
     registers: [this.registry],
   });
+  readonly setDeltas = new Counter({
+    name: 'artesca_fw_set_deltas_total',
+    help: 'Membership changes loaded as a delta of set members (applied), or refused by the kernel and reconciled whole (refused)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   readonly changeToLive = new Histogram({
     name: 'artesca_fw_change_to_live_seconds',
     help: 'From a change heard (file, Node event, interface, signal) to the ruleset that follows it live in the kernel',
