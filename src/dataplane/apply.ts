@@ -25,7 +25,7 @@ import {
   setsUnchanged,
   swapSetsBatch,
 } from './changes.js';
-import { quoteTool, type ToolRunner } from './exec.js';
+import type { ToolRunner } from './exec.js';
 import { type LiveState, readFamily, readLive } from './live.js';
 import { ipsetEach, ipsetRestore, iptablesRestore } from './restore.js';
 

@@ -27,7 +27,13 @@ export async function iptablesRestore(tools: Tools, family: Family, batch: strin
  * One `ipset restore` of a line per item; `done` gets the items the kernel
  * took (all, or those before the line it refused), so that a caller can undo them.
  */
-export async function ipsetEach<T>(runner: ToolRunner, items: T[], line: (item: T) => string, done: T[], step: string): Promise<void> {
+export async function ipsetEach<T>(
+  runner: ToolRunner,
+  items: T[],
+  line: (item: T) => string,
+  done: T[],
+  step: string,
+): Promise<void> {
   if (items.length === 0) return;
   const res = await runner.run('ipset', ['restore'], { input: `${items.map(line).join('\n')}\n` });
   if (res.code === 0 && res.stderr.trim() === '') {
