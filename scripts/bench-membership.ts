@@ -16,8 +16,9 @@ import { benchRoles, configText, median, nodeAddress, percentile } from './bench
 import { benchMemory, type MemoryResult } from './bench/kernel-bench.js';
 import { runMain, writeSection } from './bench/report.js';
 import { DaemonProc, until } from './lab/daemon.js';
-import { BIN, buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
+import { buildCluster, kernelTestsBlocked, Lab } from './lab/netns.js';
 import { residentMb } from './lab/resident.js';
+import { unitRuntimeEnv } from './lab/unit-env.js';
 
 const START = '<!-- bench-membership: written by npm run bench:membership -->';
 const END = '<!-- /bench-membership -->';
@@ -192,16 +193,13 @@ function idleRss(m: MemoryResult): string {
   return residentText(rounded({ rss: m.rssMb[m.rssMb.length - 1]!, anon: m.anonMb, file: m.fileMb }));
 }
 
-/**
- * The runtime alone, started as bin/artesca-fw starts the agent: its first line
- * run the way the kernel runs a shebang (interpreter, the rest as one argument,
- * then the script), so the settings are read by `env -S` as for the agent.
- */
+/** The runtime alone, started as the unit starts the agent: the same node, with the unit's runtime settings. */
 function runtimeFloor(what: 'bare' | 'libraries'): Resident {
-  const shebang = readFileSync(BIN, 'utf8').split('\n')[0]!.slice(2);
-  const at = shebang.indexOf(' ');
   const script = path.join(path.dirname(new URL(import.meta.url).pathname), 'bench/runtime-floor.js');
-  const out = execFileSync(shebang.slice(0, at), [shebang.slice(at + 1), '--expose-gc', script, what], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, ['--expose-gc', script, what], {
+    encoding: 'utf8',
+    env: { ...process.env, ...unitRuntimeEnv() },
+  });
   return rounded(JSON.parse(out) as Resident);
 }
 

@@ -343,7 +343,7 @@ the first apply: ${rssTimeline5k.map((x) => f0(x)).join(', ')} MB. The drop some
 it shrinks the heap: the first seconds are not yet idle. After the 70 reconciles and drift repairs of
 sections 3 and 4 and 12 s idle: ${f1(daemon5k.rssMb)} MB (3 nodes: ${f1(daemon3.rssMb)} MB).
 What keeps it down: a full garbage collection once a reconcile burst is over
-(\`src/agent/memory.ts\`), \`--max-semi-space-size=1\` in \`bin/artesca-fw\` (V8
+(\`src/agent/memory.ts\`), \`--max-semi-space-size=1\` in the daemon's unit (V8
 otherwise keeps a young generation of up to 3 × 16 MB after parsing a large
 inventory: measured 107 MB without it), \`MALLOC_MMAP_THRESHOLD_=16384\` in the
 same line (section 9), and keeping little between reconciles:

@@ -2,6 +2,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import readline from 'node:readline';
 import { BIN } from './netns.js';
+import { unitRuntimeEnv } from './unit-env.js';
 
 export interface LogLine {
   level: number;
@@ -22,7 +23,11 @@ export class DaemonProc {
 
   /** `command`: what runs the daemon (default `artesca-fw run`; a test gives a variant built on runDaemon). */
   constructor(ns: string, args: string[], command: string[] = [BIN, 'run']) {
-    this.proc = spawn('ip', ['netns', 'exec', ns, ...command, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // With the runtime settings of the unit, as the daemon runs on a node.
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...command, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...unitRuntimeEnv() },
+    });
     this.exited = new Promise((resolve) => this.proc.on('exit', (code, signal) => resolve({ code, signal })));
     readline.createInterface({ input: this.proc.stdout }).on('line', (line) => {
       let l: LogLine;

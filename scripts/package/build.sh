@@ -55,15 +55,12 @@ find "$LIB/app/node_modules" \( -name '.npmignore' -o -name '.eslintrc*' -o -nam
   -o -name 'bin.js' -o -name 'bin.mjs' -o -name '*.sh' -o -name 'eslint.config.*' \) -prune -exec rm -rf {} +
 # The program is run by the bundled runtime; /usr/bin/artesca-fw is the usual
 # one-line launcher (the shebang of bin/artesca-fw names a `node` on PATH,
-# which a node does not have). The unit execs it, the shell execs env, env execs
-# node: one process, no shell left running, and the daemon itself never starts a shell.
-# The runtime's settings (environment and node flags) are those of the shebang
-# of bin/artesca-fw, with the bundled node in place of the one on PATH.
-launch=$(sed -n '1s|^#!/usr/bin/env -S \(.*\)$|\1|p' bin/artesca-fw)
-case " $launch " in *" node "*) ;; *) echo "bin/artesca-fw: first line is not '#!/usr/bin/env -S [VAR=value ...] node [flags]'" >&2; exit 1 ;; esac
-launch=$(printf '%s' " $launch" | sed 's| node | /usr/lib/artesca-fw/node/bin/node |; s|^ ||')
+# which a node does not have). The unit execs it, the shell execs node: one
+# process, no shell left running, and the daemon itself never starts a shell.
+# The daemon's runtime settings are in its unit (Environment=), not in the launcher.
+[ "$(sed -n 1p bin/artesca-fw)" = '#!/usr/bin/env node' ] || { echo "bin/artesca-fw: first line is not '#!/usr/bin/env node'" >&2; exit 1; }
 sed '1d' bin/artesca-fw > "$LIB/app/bin/artesca-fw.js"
-printf '#!/bin/sh\n# artesca-fw: the program under /usr/lib/artesca-fw, on the runtime bundled with it.\nexec /usr/bin/env %s /usr/lib/artesca-fw/app/bin/artesca-fw.js "$@"\n' "$launch" \
+printf '#!/bin/sh\n# artesca-fw: the program under /usr/lib/artesca-fw, on the runtime bundled with it.\nexec /usr/lib/artesca-fw/node/bin/node /usr/lib/artesca-fw/app/bin/artesca-fw.js "$@"\n' \
   > "$STAGE/usr/bin/artesca-fw"
 chmod 0755 "$STAGE/usr/bin/artesca-fw"
 

@@ -173,12 +173,17 @@ describe('the .deb under a real systemd', () => {
       5000,
       200,
     );
-    // The daemon runs with the runtime settings of bin/artesca-fw's first line (malloc threshold, V8 flag).
+    // The daemon runs with the runtime settings of its unit (malloc threshold, V8 flag), the bundled node, no shell left.
     const pid = await unitProp('artesca-fw', 'MainPID');
     const environ = (await ct.must('cat', [`/proc/${pid}/environ`])).split('\0');
     expect(environ).toContain('MALLOC_MMAP_THRESHOLD_=16384');
+    expect(environ).toContain('NODE_OPTIONS=--max-semi-space-size=1');
     const cmdline = (await ct.must('cat', [`/proc/${pid}/cmdline`])).split('\0');
-    expect(cmdline.slice(0, 2)).toEqual(['/usr/lib/artesca-fw/node/bin/node', '--max-semi-space-size=1']);
+    expect(cmdline.slice(0, 3)).toEqual([
+      '/usr/lib/artesca-fw/node/bin/node',
+      '/usr/lib/artesca-fw/app/bin/artesca-fw.js',
+      'run',
+    ]);
   });
 
   it('systemctl reload leads to a reconcile', async () => {
