@@ -72,7 +72,10 @@ describe('alert rules (deploy/monitoring)', () => {
         'ArtescaFwRefusalsInAudit',
       ]),
     );
-    for (const a of alerts) expect(a.annotations.description, a.alert).toMatch(/artesca-fw \w+|systemctl|curl/);
+    for (const a of alerts) {
+      expect(a.annotations.summary, a.alert).toMatch(/ Next: (artesca-fw \w+|systemctl status artesca-fw) /);
+      expect(a.annotations.description, a.alert).toMatch(/artesca-fw \w+|systemctl|curl/);
+    }
   });
 
   it('the PrometheusRule holds exactly the groups of the rules file', () => {
