@@ -6,6 +6,7 @@
 // that opens it to infra nodes would otherwise widen or shadow another.
 import { effectivePolicies } from '../policy/effective.js';
 import { cidrContains, parseAddress, parseCidr } from './addresses.js';
+import { parseListen } from './listen-address.js';
 import type { Config, FailsafeEntry, PlaneNetwork, Policy } from './model.js';
 import type { Report } from './validate-policy.js';
 
@@ -22,13 +23,13 @@ export function parseMetricsListen(
   report: Report,
 ): Config['metrics']['listen'] {
   if (text === undefined) return null;
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]*):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[2]) : 0;
-  const host = m?.[1] ? parseAddress(m[1]) : undefined;
-  if (!m || port < 1 || port > 65_535 || (m[1] && !host)) {
+  const parsed = parseListen(text, { hostOptional: true });
+  if (!parsed) {
     report(AT, `"${text}" is not ADDRESS:PORT or :PORT (e.g. 10.100.0.1:9901, or :9901 for this node's control-plane address)`);
     return null;
   }
+  const { port } = parsed;
+  const host = parsed.host === null ? undefined : parseAddress(parsed.host);
   if (host) {
     const cidrs = ctx.controlPlane.cidrs.map((c) => parseCidr(c).cidr!).filter((c) => c.family === host.family);
     if (ctx.controlPlane.cidrs.length && !cidrs.some((c) => cidrContains(c, host))) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { AfwError, type Problem } from '../errors.js';
 import { cidrContains, type ParsedCidr, parseAddress, parseCidr } from './addresses.js';
 import { FAILSAFE_PRESETS, type FailsafePreset } from './failsafe-presets.js';
+import { parseListen } from './listen-address.js';
 import { parseMetricsListen } from './metrics-listen.js';
 import type { Config, FailsafeEntry, KubernetesSource, NodeIpSource, Plane, PlaneNetwork, Policy } from './model.js';
 import { PLANES, VIP_KEY } from './model.js';
@@ -165,15 +166,6 @@ function failsafePreset(name: string, report: Report): (typeof FAILSAFE_PRESETS)
     `unknown preset "${name}": write ${Object.keys(FAILSAFE_PRESETS).join(' or ')} (Felix's default failsafe ports), or { inbound: [...], outbound: [...] }`,
   );
   return undefined;
-}
-
-export function parseListen(text: string): { host: string; port: number } | undefined {
-  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text);
-  if (!m) return undefined;
-  const host = m[1] === 'localhost' ? '127.0.0.1' : m[1]!;
-  const port = Number(m[2]);
-  if (!parseAddress(host) || port < 1 || port > 65535) return undefined;
-  return { host: parseAddress(host)!.text, port };
 }
 
 function normalize(raw: RawConfig, file: string, opts: ConfigParseOptions, report: Report): Config {

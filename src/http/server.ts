@@ -46,9 +46,14 @@ export function buildServer(source: StatusSource, metrics: Metrics): FastifyInst
     }
     return source.denied({ since, top });
   });
+  addMetricsRoute(app, metrics);
+  return app;
+}
+
+/** GET /metrics, the Prometheus text: on the status server, and alone on the cluster's scrape endpoint (metrics.listen). */
+export function addMetricsRoute(app: FastifyInstance, metrics: Metrics): void {
   app.get('/metrics', async (_req, reply) => {
     const body = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(body);
   });
-  return app;
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/model.js';
 import type { Metrics } from '../http/metrics.js';
-import { agentFastify } from '../http/server.js';
+import { addMetricsRoute, agentFastify } from '../http/server.js';
 
 export interface MetricsListenStatus {
   /** host:port asked for, or null (off). */
@@ -49,10 +49,7 @@ export class MetricsListener {
     this.status.error = null;
     if (!listen?.host || !wanted) return;
     const app = agentFastify();
-    app.get('/metrics', async (_req, reply) => {
-      const body = await this.metrics.registry.metrics();
-      return reply.type(this.metrics.registry.contentType).send(body);
-    });
+    addMetricsRoute(app, this.metrics);
     try {
       await app.listen({ host: listen.host, port: listen.port });
       this.app = app;

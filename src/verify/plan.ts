@@ -10,7 +10,7 @@ import { explain } from '../compile/explain.js';
 import type { HostInterface } from '../compile/resolve.js';
 import type { Ruleset } from '../compile/ruleset.js';
 import { addressFacts } from '../config/addresses.js';
-import type { Config, Family, Inventory, InventoryNode, Plane } from '../config/model.js';
+import type { Config, FailsafeEntry, Family, Inventory, InventoryNode, Plane, Policy } from '../config/model.js';
 import { PLANES, VIP_KEY } from '../config/model.js';
 import { effectivePolicies } from '../policy/effective.js';
 
@@ -76,8 +76,12 @@ export function rulesetFor(config: Config, inventory: Inventory, node: Inventory
 }
 
 /** The ports of `proto` a policy or the failsafe names on a plane (ranges by their ends), and the plane's unlisted port. */
-export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { listed: number[]; unlisted: number } {
-  const policies = effectivePolicies(config.policies, config.metrics.listen?.port);
+function portsOf(
+  policies: Policy[],
+  failsafe: FailsafeEntry[],
+  plane: Plane,
+  proto: Proto,
+): { listed: number[]; unlisted: number } {
   const number = PROTO_NUMBER[proto];
   const ports = new Set<number>();
   for (const p of policies) {
@@ -90,7 +94,7 @@ export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { l
       }
     }
   }
-  for (const f of config.failsafe.inbound) {
+  for (const f of failsafe) {
     if (f.protocol !== proto) continue;
     ports.add(f.ports.from);
     ports.add(f.ports.to);
@@ -103,9 +107,9 @@ export function portsOf(config: Config, plane: Plane, proto: Proto = 'tcp'): { l
 }
 
 /** The protocols other than TCP and UDP that ingress rules name on each plane: no probe can tell their answer. */
-export function unprobedProtocols(config: Config): Skipped[] {
+function unprobedProtocols(policies: Policy[]): Skipped[] {
   const out = new Map<string, Skipped>();
-  for (const p of effectivePolicies(config.policies, config.metrics.listen?.port))
+  for (const p of policies)
     for (const r of p.ingress) {
       if (!r.protocol || r.protocol.number === 6 || r.protocol.number === 17) continue;
       const plane = p.appliesTo.plane;
@@ -158,7 +162,7 @@ export function planChecks(
   inventory: Inventory,
   origin: Origin,
   localVips: ReadonlySet<string> = new Set(),
-): { checks: Check[]; vipChecks: VipCheck[] } {
+): { checks: Check[]; vipChecks: VipCheck[]; skipped: Skipped[] } {
   const checks: Check[] = [];
   const vipChecks: VipCheck[] = [];
   const self = origin.kind === 'member' ? inventory.nodes.find((n) => n.name === origin.name) : undefined;
@@ -173,8 +177,13 @@ export function planChecks(
     }
     return rs;
   };
-  // The same for every peer: worked out once per plane.
-  const ports = new Map(PLANES.flatMap((plane) => PROTOS.map((proto) => [`${plane}/${proto}`, portsOf(config, plane, proto)])));
+  // The policies in force, and what they name, are the same for every peer: worked out once.
+  const policies = effectivePolicies(config.policies, config.metrics.listen?.port);
+  const ports = new Map(
+    PLANES.flatMap((plane) =>
+      PROTOS.map((proto) => [`${plane}/${proto}`, portsOf(policies, config.failsafe.inbound, plane, proto)]),
+    ),
+  );
   const probesOf = (plane: Plane) =>
     PROTOS.flatMap((proto) => {
       const { listed, unlisted } = ports.get(`${plane}/${proto}`)!;
@@ -208,7 +217,7 @@ export function planChecks(
       }
     }
   }
-  return { checks, vipChecks };
+  return { checks, vipChecks, skipped: unprobedProtocols(policies) };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Config, Inventory, Plane } from '../config/model.js';
 import { PLANES, VIP_KEY } from '../config/model.js';
 import { parseInventory } from '../config/validate-inventory.js';
 import { AfwError } from '../errors.js';
-import { type Check, judgeVip, type Origin, planChecks, unprobedProtocols, type VipCheck } from './plan.js';
+import { type Check, judgeVip, type Origin, planChecks, type VipCheck } from './plan.js';
 import { inParallel, NO_ANSWER, type ProbeResult, probeTcp, probeUdp } from './probe.js';
 import { formatReport, type NotJudged, type Result, type VerifyReport } from './report.js';
 import { retrySilentUdp } from './udp-retry.js';
@@ -44,8 +44,7 @@ function machineAddresses(): string[] {
 }
 
 /** This machine's addresses on each plane (in the plane's networks), or, outside them, its first address of each family. */
-function localAddresses(config: Config): Record<Plane, string[]> {
-  const all = machineAddresses();
+function localAddresses(config: Config, all: string[]): Record<Plane, string[]> {
   const out = {} as Record<Plane, string[]>;
   for (const plane of PLANES) {
     const cidrs = config.networks[plane].cidrs.map((c) => parseCidr(c).cidr!).filter(Boolean);
@@ -103,6 +102,8 @@ export async function runVerify(configFile: string, o: VerifyOptions): Promise<V
   let config: Config;
   let origin: Origin;
   let inventory: Inventory;
+  // This machine's addresses: where the probes leave from (outside), and which VIPs are here.
+  const mine = machineAddresses();
   if (o.outside) {
     if (!o.inventory) throw new AfwError('AFW_USAGE', '--outside needs --inventory FILE (the membership to probe)');
     config = (await loadConfigOnly(configFile)).config;
@@ -113,7 +114,7 @@ export async function runVerify(configFile: string, o: VerifyOptions): Promise<V
       throw new AfwError('AFW_FILE_READ', `${o.inventory}: cannot read the inventory: ${(err as Error).message}`, { cause: err });
     }
     inventory = parseInventory(text, o.inventory).inventory;
-    origin = { kind: 'outside', addresses: localAddresses(config) };
+    origin = { kind: 'outside', addresses: localAddresses(config, mine) };
   } else {
     const sources = await loadSources(configFile, o.membership ? { membership: o.membership } : {});
     config = sources.config;
@@ -121,7 +122,7 @@ export async function runVerify(configFile: string, o: VerifyOptions): Promise<V
     const self = inventory.nodes.find((n) => n.name === config.node.name)!;
     origin = { kind: 'member', name: self.name, addresses: self.addresses };
   }
-  const localVips = new Set(machineAddresses());
+  const localVips = new Set(mine); // only VIPs among them matter
   const keep = selectPeers(o.peers ?? [], inventory, config);
   const plan = planChecks(config, inventory, origin, localVips);
   const checks = plan.checks.filter(keep);
@@ -200,7 +201,7 @@ export async function runVerify(configFile: string, o: VerifyOptions): Promise<V
       }
     });
   }
-  const skipped = unprobedProtocols(config);
+  const skipped = [...plan.skipped];
   for (const v of localVips) {
     const plane = PLANES.find((p) => config.virtualIPs[VIP_KEY[p]].includes(v));
     if (plane && keep({ node: '', address: v })) {
