@@ -7,7 +7,14 @@ import type { Ruleset } from '../compile/ruleset.js';
 import type { Plane } from '../config/model.js';
 import { locate } from '../config/yaml-source.js';
 import { AfwError } from '../errors.js';
-import { hostInterfaces, loadSources, type SourceOptions, type Sources } from './sources.js';
+import {
+  hostInterfaces,
+  interfaceSignature,
+  loadSources,
+  type SourceOptions,
+  type Sources,
+  type SourcesMemo,
+} from './sources.js';
 
 export interface CompiledNode {
   sources: Sources;
@@ -15,18 +22,35 @@ export interface CompiledNode {
   desired: Desired;
 }
 
+/**
+ * The daemon's memory of its last compile: the same sources (memo.sources
+ * gives the very object again when nothing moved) against the same interfaces
+ * compile to the same ruleset, which is given again. Owned by the caller.
+ */
+export interface CompileMemo {
+  sources: SourcesMemo;
+  last: { sources: Sources; interfaces: string; node: CompiledNode } | null;
+}
+
+export function newCompileMemo(): CompileMemo {
+  return { sources: { last: null }, last: null };
+}
+
 export async function compileNode(
   configFile: string,
-  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[] } & SourceOptions = {},
+  opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[]; compileMemo?: CompileMemo } & SourceOptions = {},
 ): Promise<CompiledNode> {
-  const sources = await loadSources(configFile, opts);
-  const ruleset = compile({
-    config: sources.config,
-    inventory: sources.inventory,
-    interfaces: opts.interfaces ?? hostInterfaces(),
-    overrides: opts.overrides ?? {},
-  });
-  return { sources, ruleset, desired: toDesired(ruleset) };
+  const memo = opts.compileMemo;
+  const sources = await loadSources(configFile, memo ? { ...opts, memo: memo.sources } : opts);
+  const interfaces = opts.interfaces ?? hostInterfaces();
+  const signature = memo && !opts.overrides ? interfaceSignature(interfaces) : '';
+  if (memo?.last && memo.last.sources === sources && memo.last.interfaces === signature && !opts.overrides) {
+    return memo.last.node;
+  }
+  const ruleset = compile({ config: sources.config, inventory: sources.inventory, interfaces, overrides: opts.overrides ?? {} });
+  const node = { sources, ruleset, desired: toDesired(ruleset) };
+  if (memo && !opts.overrides) memo.last = { sources, interfaces: signature, node };
+  return node;
 }
 
 /** One-shot commands refuse to load a ruleset with a plane left unenforced (the daemon waits instead). */

@@ -5,10 +5,15 @@
 //   the writer's PID; a change by someone else that touches an AFW- chain, a
 //   built-in chain we jump from, or a whole table triggers a read-back. Idle costs
 //   nothing.
-// - legacy backend (no change events): the tables are polled, mangle every
-//   second, filter as often as its size allows (legacy-poll.ts).
+// - legacy backend (no change events): the tables are polled, mangle of one
+//   family every second in turn, filter as often as its size allows
+//   (legacy-poll.ts).
 // - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
-//   a set missing or with the wrong member count triggers a read-back.
+//   a set missing, with the wrong member count, or with fewer references
+//   than our rules hold (a rule of ours flushed or deleted, on either
+//   backend) triggers a read-back.
+// What is heard keeps the ruleset known live (src/known-live/): a change by
+// someone else, the monitor's end or a set check that fails makes it doubted.
 // - a full read-back every few minutes as a safety net.
 // Events are heard only once the watch is armed (nft monitor subscribed):
 // `arm` waits for that, then reads back once, so a change made between the
@@ -17,6 +22,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import readline from 'node:readline';
 import type { Logger } from 'pino';
+import { type Desired, desiredHash, setReferences } from '../compile/desired.js';
 import { SET_PREFIX } from '../compile/ruleset.js';
 import { desiredIsLive } from '../dataplane/changes.js';
 import { readLive } from '../dataplane/live.js';
@@ -63,6 +69,8 @@ export class DriftWatcher {
   private scheduled: NodeJS.Timeout | null = null;
   /** Lines of the nft transaction being read (until its "# new generation" line). */
   private batch: string[] = [];
+  /** The set references the rules last loaded hold (worked out once per ruleset). */
+  private refs: { desired: Desired; refs: Map<string, number> } | null = null;
 
   constructor(
     private readonly reconciler: Reconciler,
@@ -87,6 +95,7 @@ export class DriftWatcher {
     if (this.scheduled) clearTimeout(this.scheduled);
     this.monitor?.kill('SIGTERM');
     this.poller?.stop();
+    this.reconciler.knownLive.hearingEvents(false);
   }
 
   /** Resolves once the monitor hears changes (or polling has started instead). */
@@ -96,17 +105,26 @@ export class DriftWatcher {
       this.startPolling('legacy backend has no change events');
       return;
     }
-    const child = spawn('nft', ['monitor'], { shell: false, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('nft', ['monitor'], { shell: false, stdio: ['ignore', 'pipe', 'pipe'] });
     this.monitor = child;
     let gone = false;
+    const known = this.reconciler.knownLive;
+    // nft monitor complains on stderr when it loses events (a netlink buffer overrun): nothing is known then.
+    child.stderr!.on('data', (b: Buffer) => {
+      const why = `nft monitor: ${b.toString('utf8').trim().slice(0, 200)}`;
+      known.doubt(why);
+      this.schedule(why);
+    });
     child.on('error', (err: NodeJS.ErrnoException) => {
       gone = true;
       this.monitor = null;
+      known.hearingEvents(false);
       this.startPolling(err.code === 'ENOENT' ? 'nft is not installed' : `nft monitor failed: ${err.message}`);
     });
     child.on('exit', () => {
       gone = true;
       if (this.monitor !== child || this.stopped) return;
+      known.hearingEvents(false);
       this.monitor = null;
       // It should not end; start it again, and read back once it hears, in case something was missed meanwhile.
       setTimeout(() => void this.startMonitor().then(() => this.schedule('nft monitor restarted')), 1000).unref();
@@ -114,7 +132,10 @@ export class DriftWatcher {
     readline.createInterface({ input: child.stdout! }).on('line', (line) => this.onMonitorLine(line));
     const started = performance.now();
     while (!gone && !this.stopped && performance.now() - started < MONITOR_ARM_MS) {
-      if (child.pid !== undefined && (await monitorSubscribed(child.pid))) return;
+      if (child.pid !== undefined && (await monitorSubscribed(child.pid))) {
+        known.hearingEvents(true);
+        return;
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
     if (!gone && !this.stopped) {
@@ -130,7 +151,7 @@ export class DriftWatcher {
     if (this.poller || this.stopped) return;
     this.log.info(
       { event: 'drift', mode: 'poll', why, everyMs: this.opts.legacyPollMs },
-      `drift: reading the mangle table every ${this.opts.legacyPollMs} ms, filter as often as its size allows (${why})`,
+      `drift: reading the mangle table of one family every ${this.opts.legacyPollMs} ms in turn, filter as often as its size allows (${why})`,
     );
     this.poller = new LegacyPoller(this.reconciler, (w) => this.schedule(w), this.log, {
       ...DEFAULT_LEGACY_POLL,
@@ -149,7 +170,11 @@ export class DriftWatcher {
       const touched = lines.find(
         (l) => RELEVANT.test(l) && (l.includes('AFW-') || JUMPED_FROM.test(l) || / table /.test(l) || / ruleset/.test(l)),
       );
-      if (touched) this.schedule(`changed by pid ${pid}: ${touched.slice(0, 120)}`);
+      if (touched) {
+        const why = `changed by pid ${pid}: ${touched.slice(0, 120)}`;
+        this.reconciler.knownLive.doubt(why);
+        this.schedule(why);
+      }
       return;
     }
     if (line.trim()) this.batch.push(line);
@@ -161,13 +186,28 @@ export class DriftWatcher {
     const res = await this.reconciler.runner.run('ipset', ['-t', 'list']).catch(() => undefined);
     if (res?.code !== 0) return;
     const counts = new Map<string, number>();
+    const refsLive = new Map<string, number>();
     let name = '';
     for (const line of res.stdout.split('\n')) {
       if (line.startsWith('Name: ')) name = line.slice(6).trim();
-      else if (line.startsWith('Number of entries: ') && name.startsWith(SET_PREFIX)) counts.set(name, Number(line.slice(19)));
+      else if (!name.startsWith(SET_PREFIX)) continue;
+      else if (line.startsWith('Number of entries: ')) counts.set(name, Number(line.slice(19)));
+      else if (line.startsWith('References: ')) refsLive.set(name, Number(line.slice(12)));
     }
+    if (this.refs?.desired !== desired) this.refs = { desired, refs: setReferences(desired) };
+    const refs = this.refs.refs;
+    let why: string | undefined;
     const wrong = desired.sets.find((s) => counts.get(s.name) !== s.members.length);
-    if (wrong) this.schedule(`set ${wrong.name}: ${counts.get(wrong.name) ?? 'missing'} members, want ${wrong.members.length}`);
+    if (wrong) why = `set ${wrong.name}: ${counts.get(wrong.name) ?? 'missing'} members, want ${wrong.members.length}`;
+    // More references than ours is someone else's rule using a set (not ours to judge); fewer is a rule of ours gone.
+    const unreferenced = desired.sets.find((s) => (refsLive.get(s.name) ?? 0) < (refs.get(s.name) ?? 0));
+    if (!why && unreferenced) {
+      why = `set ${unreferenced.name}: ${refsLive.get(unreferenced.name) ?? 0} references, want ${refs.get(unreferenced.name)} (a rule using it was removed)`;
+    }
+    // A reconcile that wrote meanwhile moved both counts: the next check judges.
+    if (!why || this.reconciler.busy || this.reconciler.desired !== desired) return;
+    this.reconciler.knownLive.doubt(why);
+    this.schedule(why);
   }
 
   /** Coalesces triggers that come together into one read-back. */
@@ -191,9 +231,12 @@ export class DriftWatcher {
     }
     this.checking = true;
     try {
+      const mark = this.reconciler.knownLive.mark();
       const live = await readLive(tools);
       this.reconciler.noteLive(live.families);
-      if (!desiredIsLive(desired, live, { yielded: this.reconciler.yielded() })) {
+      const isLive = desiredIsLive(desired, live, { yielded: this.reconciler.yielded() });
+      if (isLive) this.reconciler.knownLive.vouch(desiredHash(desired), mark);
+      else {
         this.log.warn({ event: 'drift', why }, 'drift: artesca-fw rules or sets changed by someone else');
         await this.reconciler.request('drift');
       }

@@ -3,8 +3,10 @@
 // (iptables-legacy copies and decodes the whole table even to list one
 // chain), and a host can hold tens of thousands of other rules in filter.
 // So each table is read on its own cadence:
-// - mangle (the ingress jumps; kube-proxy and the like barely use it): every
-//   poll period;
+// - mangle (the ingress jumps; kube-proxy and the like barely use it): one
+//   family per poll period, in turn (each process start costs the agent a
+//   fork of itself; a flushed chain that holds a set match is seen sooner,
+//   by the set check's reference counts, drift.ts);
 // - filter (the egress jump, and the reject jumps): every poll period while it
 //   is cheap to read, less often as it grows: the cadence is set from the time
 //   the last read took, so that reading it costs at most about 0.5 % of a
@@ -36,6 +38,8 @@ export class LegacyPoller {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private filterDueAt = 0;
+  /** Counts ticks: the family whose mangle table is read this tick. */
+  private turn = 0;
   /** Current filter cadence (the log says when it moves). */
   filterEveryMs: number;
 
@@ -67,13 +71,15 @@ export class LegacyPoller {
     if (!desired || !tools || this.reconciler.busy || this.reconciler.status.pendingConfirmation) return;
     const now = Date.now();
     const tables: Table[] = now >= this.filterDueAt ? ['mangle', 'filter'] : ['mangle'];
+    const mangleFamily = desired.families[this.turn++ % desired.families.length]!;
     try {
       for (const table of tables) {
         const started = performance.now();
-        const lives = await Promise.all(desired.families.map((d) => readFamily(tools, d.family, table)));
+        const families = table === 'mangle' ? [mangleFamily] : desired.families;
+        const lives = await Promise.all(families.map((d) => readFamily(tools, d.family, table)));
         this.reconciler.noteLive(lives);
         const yielded = this.reconciler.yielded();
-        const changed = desired.families.find((d, i) => tableDiffers(d, lives[i]!, table, { yielded }));
+        const changed = families.find((d, i) => tableDiffers(d, lives[i]!, table, { yielded }));
         if (table === 'filter') this.setFilterCadence(performance.now() - started);
         if (changed) {
           this.onDrift(`poll: IPv${changed.family} ${table} differs`);

@@ -15,7 +15,7 @@ import type { Config } from '../config/model.js';
 import type { LoadedInventory } from '../config/validate-inventory.js';
 import { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { type ContestEvent, type Look, TopOfChain } from '../cutover/top-of-chain.js';
-import { type ApplyReport, applyDesired, cutConnections } from '../dataplane/apply.js';
+import { type ApplyReport, applyDesired, cutConnections, nothingDone } from '../dataplane/apply.js';
 import { applyDelta } from '../dataplane/apply-delta.js';
 import { type Backend, detectBackend, type Tools, toolsFor } from '../dataplane/backend.js';
 import type { ToolRunner } from '../dataplane/exec.js';
@@ -23,17 +23,23 @@ import type { LiveFamily, LiveState } from '../dataplane/live.js';
 import { WriteLock } from '../dataplane/write-lock.js';
 import { AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
+import { KnownLive } from '../known-live/known-live.js';
 import { Backoff, type RetryState } from './backoff.js';
-import { compileNode } from './compile-node.js';
+import { compileNode, newCompileMemo } from './compile-node.js';
 import { clearRolledBack, readPending, readRolledBack, rollbackIfUnconfirmed } from './confirm.js';
 import type { ConflictWarning } from './conflicts.js';
 import type { QuietCollector } from './memory.js';
 import { hostInterfaces, interfaceSignature } from './sources.js';
 import { saveState } from './state-store.js';
-import { contentDigest } from './watchers.js';
 
 /** What may go in as a membership delta: the sources changed; nothing says the kernel did. */
 const DELTA_REASONS: ReadonlySet<Reason> = new Set<Reason>(['file change', 'membership']);
+/**
+ * What may trust the ruleset known live (known-live.ts) instead of reading it:
+ * a change of the sources. Drift, a retry, a signal, the top-of-chain contest
+ * and startup always read what is live.
+ */
+const TRUSTING_REASONS: ReadonlySet<Reason> = new Set<Reason>(['file change', 'membership', 'interface change']);
 
 export type Reason =
   | 'startup'
@@ -87,6 +93,8 @@ interface Outcome {
   reason: Reason;
   at: string;
   started: number;
+  /** The runner's process count when the reconcile started (the log says how many it started). */
+  startsBefore: number;
   compiledAt: number;
   node: Compiled;
   hash: string;
@@ -157,6 +165,8 @@ export class Reconciler {
   private contestTimer: NodeJS.Timeout | null = null;
   /** Parsed inventory items kept between reconciles: an edit re-parses only the nodes it changed. */
   private readonly inventoryReader = new ChunkedYamlReader('nodes');
+  /** The last sources and compile: the same files, membership and interfaces are not compiled again. */
+  private readonly compileMemo = newCompileMemo();
 
   constructor(
     private readonly configFile: string,
@@ -167,6 +177,8 @@ export class Reconciler {
     private readonly collector: QuietCollector,
     /** Who has the top of the built-in chains: yields to another writer that keeps taking it. */
     readonly topOfChain: TopOfChain = new TopOfChain(),
+    /** The ruleset known live from change events (the drift watcher keeps it up). */
+    readonly knownLive: KnownLive = new KnownLive(),
   ) {
     this.watched = [configFile];
     this.lock = new WriteLock(runner, 'run');
@@ -357,6 +369,7 @@ export class Reconciler {
 
   /** Returns the peers whose connections are to be cut. */
   private async reconcileHoldingLock(reason: Reason, at: string, started: number): Promise<string[]> {
+    const startsBefore = this.runner.starts;
     if (await this.trialInProgress()) return [];
     const node = await this.compileOrRefuse(reason, at, started);
     if (!node) return [];
@@ -366,12 +379,20 @@ export class Reconciler {
     if (await this.heldBackByRollback(hash, reason, at, started)) return [];
     const tools = await this.chooseTools(node.sources.config.backend);
     const compiledAt = performance.now();
+    // Taken before anything is read: a change heard after it voids what this reconcile reads.
+    const mark = this.knownLive.mark();
+    const inForce = this.status.ruleset?.source === 'config' ? this.status.ruleset.hash : null;
+    const wasKnown = inForce !== null && this.status.backend === tools.backend && this.knownLive.knows(inForce);
     // The new rules are reported live first; removed peers' connections are cut right after.
     const report =
+      (wasKnown && hash === inForce && TRUSTING_REASONS.has(reason) ? nothingDone(tools.backend, 'known') : null) ??
       (await this.applyAsDelta(reason, node, tools)) ??
       (await applyDesired(node.desired, tools, { connectionCut: 'caller', beforeWrite: this.beforeWrite }));
+    // A whole reconcile read what is live (and read back what it wrote); a delta
+    // changed only members of a ruleset that was known live.
+    if (report.via === 'full' || (report.via === 'delta' && wasKnown)) this.knownLive.vouch(hash, mark);
     const storeState = report.changed || this.status.ruleset?.hash !== hash;
-    this.recordApplied({ reason, at, started, compiledAt, node, hash, report });
+    this.recordApplied({ reason, at, started, startsBefore, compiledAt, node, hash, report });
     // The rules are live and said so; now the last-known-good copy for the next boot.
     if (storeState) await this.storeLastGood(node, tools.backend);
     return report.removedPeers;
@@ -456,7 +477,8 @@ export class Reconciler {
       const node = await compileNode(this.configFile, {
         inventoryReader: this.inventoryReader,
         membership: this.membership ?? (() => undefined),
-        onRead: (file, text) => digests.set(path.resolve(file), contentDigest(text)),
+        onRead: (file, digest) => digests.set(path.resolve(file), digest),
+        compileMemo: this.compileMemo,
         interfaces,
         // Published once the read is whole: a content check in the middle of it
         // compares with the previous read, never with a half-filled map (a file
@@ -561,7 +583,7 @@ export class Reconciler {
 
   /** A load that went through: status, metrics and the log line. */
   private recordApplied(o: Outcome): void {
-    const { reason, at, started, node, hash, report } = o;
+    const { reason, at, started, startsBefore, node, hash, report } = o;
     // A write of the very ruleset already in force restores what someone else changed, whatever asked for the reconcile.
     const sameRuleset = this.status.ruleset?.hash === hash && this.status.ruleset.source === 'config';
     this.noteInForce(node, at);
@@ -610,6 +632,8 @@ export class Reconciler {
       compileMs: round1(o.compiledAt - started),
       loadMs: round1(report.durationMs),
       via: report.via,
+      // Processes started for this reconcile (each is a fork of the agent; artesca_fw_tool_runs_total counts them all).
+      toolRuns: this.runner.starts - startsBefore,
       loadSteps: Object.fromEntries(Object.entries(report.steps).map(([k, v]) => [k, round1(v)])),
       rules: counts.rules,
       sets: counts.sets,
@@ -619,6 +643,8 @@ export class Reconciler {
     };
     if (result === 'repaired') this.log.warn(fields, 'repaired a change made by someone else to artesca-fw rules or sets');
     else if (report.changed) this.log.info(fields, `applied ruleset ${hash} (${reason})`);
+    else if (report.via === 'known')
+      this.log.info(fields, `ruleset ${hash} known live from change events, nothing read or written (${reason})`);
     else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
   }
 

@@ -1,5 +1,6 @@
 // Reads config.yaml and the inventory it names from disk and validates them
 // together. The only file I/O of the load path; everything it calls is pure.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,20 +35,41 @@ export interface SourceOptions {
    */
   membership?: () => LoadedInventory | undefined;
   /**
-   * Told of each file read, with the very text that was read (null: it could
-   * not be read), before it is parsed: the daemon compares what the files hold
-   * later with what it acted on.
+   * Told of each file read, with the digest of the very text that was read
+   * (contentDigest), before it is parsed: the daemon compares what the files
+   * hold later with what it acted on.
    */
-  onRead?: (file: string, text: string | null) => void;
+  onRead?: (file: string, digest: string) => void;
+  /**
+   * The daemon's memory of the last sources loaded: when the config and
+   * inventory texts (by digest), the membership and the host name are what
+   * they were, those sources are given again, nothing parsed or checked (a
+   * config manager rewriting the same files, an event that changed nothing).
+   */
+  memo?: SourcesMemo;
 }
 
-async function readText(file: string, what: string, onRead?: SourceOptions['onRead']): Promise<string> {
+/** Owned by the caller (the reconciler), passed to each load. */
+export interface SourcesMemo {
+  last: { key: string; membership: LoadedInventory | undefined; loadedConfig: LoadedConfig; sources: Sources } | null;
+}
+
+/** The digest of a file's text as read (null: it could not be read). */
+export function contentDigest(text: string | null): string {
+  return text === null ? 'unreadable' : createHash('sha256').update(text).digest('base64');
+}
+
+async function readText(file: string, what: string, onRead?: SourceOptions['onRead'], digests?: string[]): Promise<string> {
   try {
     const text = await readFile(file, 'utf8');
-    onRead?.(file, text);
+    if (onRead || digests) {
+      const digest = contentDigest(text);
+      onRead?.(file, digest);
+      digests?.push(digest);
+    }
     return text;
   } catch (err) {
-    onRead?.(file, null);
+    onRead?.(file, contentDigest(null));
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
     throw new AfwError('AFW_FILE_READ', `${file}: cannot read the ${what}: ${why}`, { cause: err });
@@ -63,7 +85,14 @@ export async function loadConfigOnly(file: string, onRead?: SourceOptions['onRea
 }
 
 export async function loadSources(file: string, opts: SourceOptions = {}): Promise<Sources> {
-  const loadedConfig = await loadConfigOnly(file, opts.onRead);
+  const digests: string[] = [];
+  const memo = opts.memo;
+  const hostname = os.hostname();
+  const configText = await readText(file, 'config', opts.onRead, memo ? digests : undefined);
+  const last = memo?.last;
+  // The same config text reads the same (the host name aside): only the inventory can have moved.
+  const loadedConfig =
+    last?.key.startsWith(`${hostname}\0${digests[0]}\0`) ? last.loadedConfig : parseConfig(configText, file, { hostname });
   const invFile = loadedConfig.config.inventoryFile;
   let loadedInventory: LoadedInventory | undefined;
   let inventorySource: Sources['inventorySource'] = 'file';
@@ -78,10 +107,16 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
       inventorySource = 'kubernetes';
     }
   }
-  loadedInventory ??= parseInventory(await readText(invFile, 'inventory', opts.onRead), invFile, opts.inventoryReader);
+  const membership = loadedInventory;
+  const inventoryText = loadedInventory
+    ? undefined
+    : await readText(invFile, 'inventory', opts.onRead, memo ? digests : undefined);
+  const key = `${hostname}\0${digests.join('\0')}\0${inventorySource}`;
+  if (last && last.key === key && last.membership === membership && !listed) return last.sources;
+  loadedInventory ??= parseInventory(inventoryText!, invFile, opts.inventoryReader);
   checkCluster(loadedConfig, loadedInventory);
   const config = withLocalRoles(loadedConfig.config, loadedInventory.inventory);
-  return {
+  const sources: Sources = {
     config,
     inventory: loadedInventory.inventory,
     loadedConfig: { ...loadedConfig, config },
@@ -89,6 +124,8 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
     inventorySource,
     ...(listed ? { listed } : {}),
   };
+  if (memo) memo.last = { key, membership, loadedConfig, sources };
+  return sources;
 }
 
 /** The host's interfaces and addresses, from getifaddrs (no process spawned). */

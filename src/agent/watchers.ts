@@ -3,23 +3,17 @@
 // starts from what the agent acted on (the text a reconcile read, the
 // interfaces a compile resolved against), not from what it finds when it is
 // armed: a change made in between is a change, not the new starting point.
-import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
-import { hostInterfaces, interfaceSignature } from './sources.js';
+import { contentDigest, hostInterfaces, interfaceSignature } from './sources.js';
 
 /** What the daemon needs of a file watcher (tests give it one that loses events on purpose). */
 export interface FileFollower {
   /** Follows exactly these files from now on; resolves once their folders are watched. True when a file was added. */
   setFiles(files: string[]): Promise<boolean>;
   close(): Promise<void>;
-}
-
-/** The digest of a file's text as read (null: it could not be read). */
-export function contentDigest(text: string | null): string {
-  return text === null ? 'unreadable' : createHash('sha256').update(text).digest('base64');
 }
 
 /** Reads a file the way the sources read it (UTF-8 text) and digests it. */

@@ -68,3 +68,21 @@ export function countDesired(d: Desired): {
     setMembers: d.sets.reduce((s, x) => s + x.members.length, 0),
   };
 }
+
+/**
+ * How many matches of each set the rules hold: the kernel's reference count
+ * of the set once they are loaded (`ipset -t list`, "References"), on both
+ * backends. A rule flushed or deleted by someone else lowers it, which the
+ * drift watcher sees without reading a table.
+ */
+export function setReferences(d: Desired): Map<string, number> {
+  const refs = new Map<string, number>(d.sets.map((s) => [s.name, 0]));
+  const count = (spec: string) => {
+    for (const m of spec.matchAll(/--match-set (\S+) /g)) refs.set(m[1]!, (refs.get(m[1]!) ?? 0) + 1);
+  };
+  for (const f of d.families) {
+    for (const c of f.chains) for (const spec of c.specs) count(spec);
+    for (const j of f.jumps) count(j.spec);
+  }
+  return refs;
+}

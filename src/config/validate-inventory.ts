@@ -102,7 +102,10 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
     const prev = names.get(raw.name);
     if (prev !== undefined) report(['nodes', i, 'name'], `node name "${raw.name}" is used twice (also nodes[${prev}])`);
     names.set(raw.name, i);
-    const facts = nodeFacts(raw, i, report);
+    // An item read before (the reader gives the same frozen object) was checked clean then: its facts are kept.
+    const kept = reader?.derived.get(raw) as NodeFacts | undefined;
+    const facts = kept ?? nodeFacts(raw, i, report);
+    if (facts && !kept) reader?.derived.set(raw, Object.freeze(facts));
     if (!facts) return;
     // Across nodes: an address belongs to one node. (A node with facts kept all
     // its addresses, in order: j is also the index in what the file says.)

@@ -95,6 +95,11 @@ export class ChunkedYamlReader {
    * held 3 MB more heap, which slowed every garbage collection after.)
    */
   readonly checked = new WeakSet<object>();
+  /**
+   * What a caller worked out from an item on its own (an inventory node's
+   * checked roles and addresses), kept while the item is: by item, as `checked`.
+   */
+  readonly derived = new WeakMap<object, unknown>();
   /** Items parsed (not found in memory) by the last read, for tests and logs. */
   lastParsed = 0;
 

@@ -46,8 +46,12 @@ export interface ApplyReport {
   removedPeers: string[];
   /** Connections of removed peers cut (`conntrack -D -s`), or 'unavailable'; 0 when the caller cuts them itself. */
   connectionsCut: number | 'unavailable';
-  /** How it went in: the whole ruleset against what is live, or a delta of set members (apply-delta.ts). */
-  via: 'full' | 'delta';
+  /**
+   * How it went in: the whole ruleset against what is live, a delta of set
+   * members (apply-delta.ts), or not at all: already known live from change
+   * events, nothing read (src/known-live/).
+   */
+  via: 'full' | 'delta' | 'known';
 }
 
 export interface ApplyOptions {
@@ -62,6 +66,26 @@ export interface ApplyOptions {
    * stands). The daemon's contest for the top of chains (src/cutover/top-of-chain.ts).
    */
   beforeWrite?: (snapshot: LiveState) => ReadonlySet<string>;
+}
+
+/** The report of a load that read and wrote nothing. */
+export function nothingDone(backend: string, via: ApplyReport['via']): ApplyReport {
+  return {
+    changed: false,
+    backend,
+    durationMs: 0,
+    steps: { read: 0, write: 0, verify: 0, cleanup: 0 },
+    chainsRewritten: [],
+    chainsRemoved: [],
+    jumpsInserted: 0,
+    jumpsDeleted: 0,
+    setsCreated: [],
+    setsUpdated: [],
+    setsRemoved: [],
+    removedPeers: [],
+    connectionsCut: 0,
+    via,
+  };
 }
 
 /** Destroys sets, ignoring ones already gone. */

@@ -1,7 +1,8 @@
 // The daemon on the iptables-legacy backend, which has no change events: its
 // drift poll must repair within 2 s on an ordinary host, and on a host whose
 // filter table holds 20,000 other rules it must slow the filter reads down
-// (their cost grows with the table) while mangle stays on its 1 s cadence.
+// (their cost grows with the table) while mangle stays on its cadence (one
+// family a second) and the set check's reference counts see a flushed chain.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foreignFilterRules } from '../../scripts/bench/fixtures.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
@@ -62,6 +63,15 @@ describe('the daemon on iptables-legacy', () => {
     figures.push(`filter read with 20,000 rules: ${slowed.filterReadMs} ms, read every ${every} ms`);
     expect(every).toBeLessThanOrEqual(10_000);
     await repaired('flush AFW-CP-IN (big filter)', 'iptables-legacy', ['-t', 'mangle', '-F', 'AFW-CP-IN'], 2000);
+    // Filter is read only every few seconds now, but a flushed chain that holds a set match lowers the
+    // set's reference count, which the set check (every 1.5 s) compares: seen without reading filter.
+    await repaired(
+      'flush AFW-CP-OUT (big filter, seen by set references)',
+      'iptables-legacy',
+      ['-t', 'filter', '-F', 'AFW-CP-OUT'],
+      2500,
+    );
+    expect(d.logs.some((l) => l.event === 'drift' && /afw4-\S+: \d+ references, want \d+/.test(String(l.why)))).toBe(true);
     await repaired('delete the OUTPUT jump (big filter)', 'iptables-legacy', ['-t', 'filter', '-D', 'OUTPUT', '1'], every + 2000);
     const save = await L.lab.must(n1, 'iptables-legacy-save', ['-t', 'filter']);
     expect(save.split('\n').filter((l) => l.startsWith('-A FOREIGN ')).length).toBe(20_000);

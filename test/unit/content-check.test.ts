@@ -5,7 +5,8 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ContentCheck, contentDigest, fileDigest } from '../../src/agent/watchers.js';
+import { contentDigest } from '../../src/agent/sources.js';
+import { ContentCheck, fileDigest } from '../../src/agent/watchers.js';
 import { tempDir } from '../helpers/fixtures.js';
 
 describe('content check', () => {
