@@ -14,11 +14,12 @@ import { rssMb } from './lab/resident.js';
 const CLK_TCK = 100;
 
 /** utime + stime (+ reaped children) of a process, in seconds. */
-function cpuSeconds(pid: number): number {
+function cpuSeconds(pid: number, withChildren = true): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[11..14] = utime stime cutime cstime (stat fields 14-17)
-  return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+  const own = Number(fields[11]) + Number(fields[12]);
+  return (withChildren ? own + Number(fields[13]) + Number(fields[14]) : own) / CLK_TCK;
 }
 
 function childrenOf(pid: number): number[] {
@@ -45,6 +46,8 @@ export interface IdleResult {
   seconds: number;
   cpuSeconds: number;
   percentOfOneCore: number;
+  /** Of which the agent's own process (Node: its timers, and forking each tool it starts). */
+  agentPercent: number;
   rssMb: number;
   /** Processes the agent started per second (its tool runs: the drift checks). */
   toolRunsPerSecond: number;
@@ -77,8 +80,10 @@ export async function measureIdle(
       Number(/artesca_fw_tool_runs_total (\d+)/.exec((await peer.http('http://127.0.0.1:9900/metrics')).body)?.[1] ?? 0);
     const runsBefore = await toolRuns();
     const before = treeCpu(pid);
+    const ownBefore = cpuSeconds(pid, false);
     await new Promise((r) => setTimeout(r, seconds * 1000));
     const used = treeCpu(pid) - before;
+    const own = cpuSeconds(pid, false) - ownBefore;
     const runs = (await toolRuns()) - runsBefore;
     return {
       backend,
@@ -86,6 +91,7 @@ export async function measureIdle(
       seconds,
       cpuSeconds: used,
       percentOfOneCore: (100 * used) / seconds,
+      agentPercent: (100 * own) / seconds,
       rssMb: rssMb(pid),
       toolRunsPerSecond: runs / seconds,
     };

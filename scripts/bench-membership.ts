@@ -217,6 +217,8 @@ async function main(): Promise<number> {
   const small = await scenario(3, 100, 0);
   console.log('3 nodes done');
   const large = await scenario(5000, 60, IDLE_MS);
+  console.log('5,000 nodes done');
+  const huge = await scenario(20_000, 40, 0);
   const ms = (n: number) => `${Math.round(n)} ms`;
   const row = (r: Result) =>
     `| ${r.nodes.toLocaleString('en-US')} | ${ms(median(r.eventToLive))} | ${ms(percentile(r.eventToLive, 99))} | ${ms(Math.max(...r.eventToLive))} | ${ms(r.firstListToReadyMs)} (${r.listPages} page(s)) | ${ms(r.startToReadyMs)} | ${residentText(r.resident)} |`;
@@ -225,14 +227,15 @@ async function main(): Promise<number> {
     START,
     '## 9. Membership from Kubernetes',
     '',
-    `\`npm run bench:membership\`, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. The agent in a network namespace follows the test API server over TLS (a unix socket forwarded to 127.0.0.1:6443 in the namespace). Event to rule live: from the Node change in the API server to the agent's log line written after the load (same clock), a Node gaining or losing the etcd label, ${small.eventToLive.length} samples at 3 Nodes and ${large.eventToLive.length} at 5,000. First list to ready: from the first list request to \`/readyz\` 200 (a fresh agent, no cache). Nodes are kubelet-sized (labels, annotations, conditions, images).`,
+    `\`npm run bench:membership\`, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. The agent in a network namespace follows the test API server over TLS (a unix socket forwarded to 127.0.0.1:6443 in the namespace). Event to rule live: from the Node change in the API server to the agent's log line written after the load (same clock), a Node gaining or losing the etcd label, ${small.eventToLive.length} samples at 3 Nodes, ${large.eventToLive.length} at 5,000 and ${huge.eventToLive.length} at 20,000. First list to ready: from the first list request to \`/readyz\` 200 (a fresh agent, no cache). Nodes are kubelet-sized (labels, annotations, conditions, images).`,
     '',
     '| Nodes | event to rule live p50 | p99 | max | first list to ready | process start to ready | RSS after (watch running) |',
     '|---|---|---|---|---|---|---|',
     row(small),
     row(large),
+    row(huge),
     '',
-    `Goals: p99 at 5,000 Nodes ≤ 300 ms: ${percentile(large.eventToLive, 99) <= 300 ? 'met' : 'MISSED'}; first list of 5,000 to ready ≤ 2 s: ${large.firstListToReadyMs <= 2000 ? 'met' : 'MISSED'}; RSS at 5,000 ≤ 80 MB: ${Math.max(large.resident.rss, idle.resident.rss) <= 80 ? 'met' : 'MISSED'}.`,
+    `Goals: event to rule live p99 at 5,000 Nodes ≤ 50 ms: ${percentile(large.eventToLive, 99) <= 50 ? 'met' : 'MISSED'}; at 20,000 Nodes ≤ 100 ms: ${percentile(huge.eventToLive, 99) <= 100 ? 'met' : 'MISSED'}; first list of 5,000 to ready ≤ 2 s: ${large.firstListToReadyMs <= 2000 ? 'met' : 'MISSED'}; RSS at 5,000 ≤ 80 MB: ${Math.max(large.resident.rss, idle.resident.rss) <= 80 ? 'met' : 'MISSED'}.`,
     '',
     `Idle, 5,000 Nodes, ${Math.round(idle.seconds)} s with kubelet-like heartbeats (${idle.heartbeats} MODIFIED events that change nothing the agent reads, about ${Math.round(idle.heartbeats / idle.seconds)} per second): ${idle.lists} list request(s), ${idle.watches} watch request(s) (watchTimeoutSeconds 300: a new watch when the server ends one), at most ${idle.maxOpenWatches} watch open at a time; agent CPU ${idle.cpuPct} % of one core; RSS at the end ${residentText(idle.resident)} (V8 heap used ${idle.memory.heapUsedMb} of ${idle.memory.heapTotalMb} MB, external ${idle.memory.externalMb} MB). Goal (one watch at a time, no relist without a 410): ${idle.maxOpenWatches <= 1 && idle.lists === 0 ? 'met' : 'MISSED'}.`,
     '',

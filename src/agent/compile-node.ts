@@ -33,7 +33,7 @@ export interface CompileMemo {
 }
 
 export function newCompileMemo(): CompileMemo {
-  return { sources: { last: null }, last: null };
+  return { sources: { last: null, cluster: { key: '', inside: new WeakSet() } }, last: null };
 }
 
 export async function compileNode(

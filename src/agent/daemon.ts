@@ -151,7 +151,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
   };
 
   // The cluster's scrape endpoint (metrics.listen, off by default).
-  const metricsListener = new MetricsListener(metrics, log);
+  const metricsListener = new MetricsListener(metrics, log, () => collector.served());
 
   /** After each reconcile: the record's reader, the verify schedule and the scrape endpoint follow the config and ruleset in force. */
   const followInForce = async () => {
@@ -227,6 +227,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
         };
       },
       denied: (q) => denied.view(q),
+      served: () => collector.served(),
     },
     metrics,
   );

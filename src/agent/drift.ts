@@ -5,12 +5,13 @@
 //   the writer's PID; a change by someone else that touches an AFW- chain, a
 //   built-in chain we jump from, or a whole table triggers a read-back. Idle costs
 //   nothing.
-// - legacy backend (no change events): the tables are polled, mangle of one
-//   family every second in turn, filter as often as its size allows
-//   (legacy-poll.ts).
+// - legacy backend (no change events): a deleted jump or a flushed chain is
+//   seen by the set check below (every jump and the last rule of every chain
+//   match the always-empty watch set); the tables are also read, slowly, for
+//   what that cannot see (legacy-poll.ts).
 // - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
 //   a set missing, with the wrong member count, or with fewer references
-//   than our rules hold (a rule of ours flushed or deleted, on either
+//   than our rules hold (a jump deleted, a chain of ours flushed, on either
 //   backend) triggers a read-back.
 // What is heard keeps the ruleset known live (src/known-live/): a change by
 // someone else, the monitor's end or a set check that fails makes it doubted.
@@ -35,7 +36,11 @@ export interface DriftOptions {
   fullCheckMs: number;
 }
 
-export const DEFAULT_DRIFT: DriftOptions = { setCheckMs: 1500, legacyPollMs: 1000, fullCheckMs: 300_000 };
+export const DEFAULT_DRIFT: DriftOptions = {
+  setCheckMs: 1500,
+  legacyPollMs: DEFAULT_LEGACY_POLL.pollMs,
+  fullCheckMs: 300_000,
+};
 
 /** How long `arm` waits for nft monitor to subscribe before it goes on (and says so). */
 const MONITOR_ARM_MS = 2000;
@@ -151,7 +156,7 @@ export class DriftWatcher {
     if (this.poller || this.stopped) return;
     this.log.info(
       { event: 'drift', mode: 'poll', why, everyMs: this.opts.legacyPollMs },
-      `drift: reading the mangle table of one family every ${this.opts.legacyPollMs} ms in turn, filter as often as its size allows (${why})`,
+      `drift: the set check sees deleted jumps and flushed chains; reading the mangle table of one family every ${this.opts.legacyPollMs} ms in turn, filter as often as its size allows (${why})`,
     );
     this.poller = new LegacyPoller(this.reconciler, (w) => this.schedule(w), this.log, {
       ...DEFAULT_LEGACY_POLL,

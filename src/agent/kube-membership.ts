@@ -14,7 +14,7 @@ import { type AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { HttpsNodeApi } from '../membership/api-client.js';
 import { type ApiCredentials, loadCredentials } from '../membership/credentials.js';
-import { membershipView, nodeFingerprint, trimNode } from '../membership/loaded-membership.js';
+import { membershipView, nodeFingerprint, sameMembers, trimNode } from '../membership/loaded-membership.js';
 import { refuseMembership } from '../membership/membership-guard.js';
 import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
 import type { LeftOutNode, MappingMemo } from '../membership/node-mapping.js';
@@ -78,8 +78,6 @@ export class KubeMembership {
   private lastGoodCount: number | undefined;
   // Texts are kept as digests: at 5,000 Nodes an inventory text is about half a
   // megabyte, and these only ever answer "is it the same text?".
-  /** The digest of the inventory text in force (what a change is measured against). */
-  private inForceDigest: string | undefined;
   /** The digest of what inventory.file holds, as far as this agent knows (it is rewritten only when that differs). */
   private fileDigest: string | undefined;
   /** The digests of the last texts this agent wrote: its own writes seen by the file watcher are not an operator's. */
@@ -96,8 +94,8 @@ export class KubeMembership {
   constructor(
     private readonly log: Logger,
     private readonly metrics: Metrics,
-    /** Called when a new membership is in force: the reconciler loads it. */
-    private readonly onAccepted: () => void,
+    /** Called when a new membership is in force: the reconciler loads it (resolves once it did). */
+    private readonly onAccepted: () => Promise<void>,
     private readonly collector: QuietCollector,
   ) {}
 
@@ -254,8 +252,8 @@ export class KubeMembership {
     }
     if (this.refused) this.log.info({ event: 'membership', cause }, 'membership accepted again');
     this.refused = null;
-    const digest = textDigest(view.text);
-    const changed = digest !== this.inForceDigest || this.current === undefined;
+    // Compared node by node: the cache text and its digest are made after the load was asked for.
+    const changed = this.current === undefined || !sameMembers(this.current.inventory.nodes, view.nodes);
     if (!changed) return;
     for (const l of view.leftOut) {
       this.log.warn(
@@ -275,9 +273,16 @@ export class KubeMembership {
       },
       `membership: ${view.nodes.length} node(s) from ${server}`,
     );
-    this.onAccepted();
-    this.inForceDigest = digest;
-    if (digest !== this.fileDigest) void this.writeCache(config.inventoryFile, view.text, digest);
+    // The cache file once the load is done: its text and digest are not on the way to the rules.
+    void this.onAccepted().then(
+      () => {
+        if (this.current !== view.loaded) return; // a newer membership is in force: it writes its own
+        const text = view.text();
+        const digest = textDigest(text);
+        if (digest !== this.fileDigest) void this.writeCache(config.inventoryFile, text, digest);
+      },
+      () => undefined,
+    ); // a failed load is the reconciler's to report
   }
 
   private async writeCache(file: string, text: string, digest: string): Promise<void> {

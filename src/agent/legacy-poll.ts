@@ -1,16 +1,20 @@
-// Drift detection for iptables-legacy, which has no change events: the tables
-// are read on a timer. Reading costs what the table holds, not what is ours
-// (iptables-legacy copies and decodes the whole table even to list one
-// chain), and a host can hold tens of thousands of other rules in filter.
-// So each table is read on its own cadence:
+// Drift detection for iptables-legacy, which has no change events. What
+// matters most is seen without reading a table: every jump and the last rule
+// of every chain of ours match the always-empty watch set, so a deleted jump
+// or a flushed chain (or table) lowers a set's reference count, which the set
+// check compares every 1.5 s (drift.ts). What that cannot see (a rule of
+// another tool inserted above our jump, one rule of ours deleted or changed
+// in the middle of a chain) the tables are read for, on a slower cadence.
+// Reading costs what the table holds, not what is ours (iptables-legacy copies
+// and decodes the whole table even to list one chain), and a host can hold
+// tens of thousands of other rules in filter. So each table has its own:
 // - mangle (the ingress jumps; kube-proxy and the like barely use it): one
-//   family per poll period, in turn (each process start costs the agent a
-//   fork of itself; a flushed chain that holds a set match is seen sooner,
-//   by the set check's reference counts, drift.ts);
-// - filter (the egress jump, and the reject jumps): every poll period while it
-//   is cheap to read, less often as it grows: the cadence is set from the time
-//   the last read took, so that reading it costs at most about 0.5 % of a
-//   core, and never less often than every `maxFilterMs`.
+//   family per poll period, in turn (each read is a process start, which
+//   costs the agent a fork of itself);
+// - filter (the egress jump, and the reject jumps): both families, as often
+//   as its size allows: the cadence is set from the time the last read took,
+//   so that reading it costs at most about 0.1 % of a core, within
+//   [`minFilterMs`, `maxFilterMs`].
 // A difference in either triggers the watcher's full check and repair.
 import type { Logger } from 'pino';
 import type { Table } from '../compile/ruleset.js';
@@ -19,19 +23,26 @@ import { readFamily } from '../dataplane/live.js';
 import type { Reconciler } from './reconciler.js';
 
 export interface LegacyPollOptions {
-  /** How often mangle is read (and filter, while reading it is cheap). */
+  /** How often the mangle table of one family is read (in turn). */
   pollMs: number;
-  /** Filter is read at least this often, whatever it costs. */
+  /** Filter is read at most this often, however cheap... */
+  minFilterMs: number;
+  /** ...and at least this often, whatever it costs. */
   maxFilterMs: number;
   /** Filter read cadence = this many times the time its last read took. */
   filterCostFactor: number;
 }
 
-export const DEFAULT_LEGACY_POLL: LegacyPollOptions = { pollMs: 1000, maxFilterMs: 10_000, filterCostFactor: 200 };
+export const DEFAULT_LEGACY_POLL: LegacyPollOptions = {
+  pollMs: 5000,
+  minFilterMs: 10_000,
+  maxFilterMs: 60_000,
+  filterCostFactor: 1000,
+};
 
-/** The period at which reading filter costs about 1/`factor` of a core, within [pollMs, maxFilterMs]. */
+/** The period at which reading filter costs about 1/`factor` of a core, within [minFilterMs, maxFilterMs]. */
 export function filterCadence(lastReadMs: number, opts: LegacyPollOptions): number {
-  return Math.min(opts.maxFilterMs, Math.max(opts.pollMs, Math.round(lastReadMs * opts.filterCostFactor)));
+  return Math.min(opts.maxFilterMs, Math.max(opts.minFilterMs, Math.round(lastReadMs * opts.filterCostFactor)));
 }
 
 export class LegacyPoller {
@@ -49,7 +60,7 @@ export class LegacyPoller {
     private readonly log: Logger,
     private readonly opts: LegacyPollOptions = DEFAULT_LEGACY_POLL,
   ) {
-    this.filterEveryMs = opts.pollMs;
+    this.filterEveryMs = opts.minFilterMs;
   }
 
   start(): void {

@@ -5,6 +5,9 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
 
+/** Responses that make a burst worth a full collection once it is over. */
+const BURST_REQUESTS = 100;
+
 type Gc = (opts?: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
 
 /** One per daemon: the daemon makes it and hands it to the reconciler and to the Kubernetes membership. */
@@ -12,6 +15,9 @@ export class QuietCollector {
   private gc: Gc | undefined;
   private timer: NodeJS.Timeout | null = null;
   private lastAt = 0;
+  /** Responses since the last burst was collected, and the timer that waits for the burst's end. */
+  private requests = 0;
+  private burstTimer: NodeJS.Timeout | null = null;
 
   private collector(): Gc {
     if (this.gc === undefined) {
@@ -39,6 +45,24 @@ export class QuietCollector {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.collect(), delayMs);
     this.timer.unref();
+  }
+
+  /**
+   * Each response of the agent's servers. A burst of requests (a dashboard
+   * polling /status, a load test, a stuck client) leaves garbage and grown
+   * buffers behind; once it is over (a quiet second), a full collection gives
+   * them back. Occasional requests (a scrape every 15 s) collect nothing.
+   */
+  served(): void {
+    this.requests++;
+    if (this.requests < BURST_REQUESTS) return;
+    if (this.burstTimer) clearTimeout(this.burstTimer);
+    this.burstTimer = setTimeout(() => {
+      this.burstTimer = null;
+      this.requests = 0;
+      this.collectWhenQuiet(0);
+    }, 1000);
+    this.burstTimer.unref();
   }
 
   /**

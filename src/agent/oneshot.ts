@@ -190,7 +190,7 @@ export async function applyCommand(
   await saveState(stateDir, node.ruleset.node.name, tools.backend, node.desired);
   // By hand, the membership listed now is the new baseline (the daemon's shrink guard included).
   const listed = node.sources.listed;
-  if (listed) await writeTextAtomic(node.sources.config.inventoryFile, listed.text, { dirMode: 0o755, mode: 0o644 });
+  if (listed) await writeTextAtomic(node.sources.config.inventoryFile, listed.text(), { dirMode: 0o755, mode: 0o644 });
   const what = report.changed
     ? `applied ruleset ${hash} (${counts.rules} rules, ${counts.sets} sets) on iptables-${tools.backend} in ${report.durationMs.toFixed(0)} ms`
     : `no change: ruleset ${hash} is already live on iptables-${tools.backend} (nothing written)`;

@@ -7,7 +7,13 @@ import path from 'node:path';
 import type { HostInterface } from '../compile/resolve.js';
 import type { Config, Inventory } from '../config/model.js';
 import { type LoadedConfig, parseConfig } from '../config/validate-config.js';
-import { checkCluster, type LoadedInventory, parseInventory, withLocalRoles } from '../config/validate-inventory.js';
+import {
+  type ClusterCheckMemo,
+  checkCluster,
+  type LoadedInventory,
+  parseInventory,
+  withLocalRoles,
+} from '../config/validate-inventory.js';
 import type { ChunkedYamlReader } from '../config/yaml-chunks.js';
 import { AfwError } from '../errors.js';
 
@@ -52,6 +58,8 @@ export interface SourceOptions {
 /** Owned by the caller (the reconciler), passed to each load. */
 export interface SourcesMemo {
   last: { key: string; membership: LoadedInventory | undefined; loadedConfig: LoadedConfig; sources: Sources } | null;
+  /** The nodes found inside the plane CIDRs: an edit or event checks only the nodes it changed. */
+  cluster: ClusterCheckMemo;
 }
 
 /** The digest of a file's text as read (null: it could not be read). */
@@ -91,8 +99,9 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
   const configText = await readText(file, 'config', opts.onRead, memo ? digests : undefined);
   const last = memo?.last;
   // The same config text reads the same (the host name aside): only the inventory can have moved.
-  const loadedConfig =
-    last?.key.startsWith(`${hostname}\0${digests[0]}\0`) ? last.loadedConfig : parseConfig(configText, file, { hostname });
+  const loadedConfig = last?.key.startsWith(`${hostname}\0${digests[0]}\0`)
+    ? last.loadedConfig
+    : parseConfig(configText, file, { hostname });
   const invFile = loadedConfig.config.inventoryFile;
   let loadedInventory: LoadedInventory | undefined;
   let inventorySource: Sources['inventorySource'] = 'file';
@@ -114,7 +123,7 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
   const key = `${hostname}\0${digests.join('\0')}\0${inventorySource}`;
   if (last && last.key === key && last.membership === membership && !listed) return last.sources;
   loadedInventory ??= parseInventory(inventoryText!, invFile, opts.inventoryReader);
-  checkCluster(loadedConfig, loadedInventory);
+  checkCluster(loadedConfig, loadedInventory, memo?.cluster);
   const config = withLocalRoles(loadedConfig.config, loadedInventory.inventory);
   const sources: Sources = {
     config,

@@ -23,6 +23,7 @@ import { NFLOG_SIZE, recordPrefix } from './denied-rules.js';
 import { PeerSets } from './peer-sets.js';
 import { type HostInterface, type InterfaceOverrides, resolveEndpoints } from './resolve.js';
 import {
+  type AddressSet,
   type Chain,
   type Direction,
   type Endpoint,
@@ -33,6 +34,7 @@ import {
   type Rule,
   type Ruleset,
   type Verdict,
+  watchSetName,
 } from './ruleset.js';
 
 export interface CompileInput {
@@ -95,15 +97,42 @@ export function compile(input: CompileInput): Ruleset {
   const policies = effectivePolicies(config.policies, config.metrics.listen?.port).filter((p) =>
     appliesToNode(p, config.node.roles),
   );
-  const families = ([4, 6] as Family[]).map((f) => compileFamily(f, config, endpoints, policies, sets));
+  const families = ([4, 6] as Family[]).map((f) => watched(compileFamily(f, config, endpoints, policies, sets)));
+  const watch = families.map(
+    (f): AddressSet => ({
+      name: watchSetName(f.family),
+      family: f.family,
+      type: 'hash:ip',
+      members: [],
+      describes: 'nothing (always empty: the drift check counts its references)',
+    }),
+  );
   return {
     node: { name: config.node.name, roles: [...config.node.roles] },
     mode: config.mode,
     endpoints,
     unresolved,
-    sets: sets.all(),
+    sets: [...sets.all(), ...watch].sort((a, b) => (a.name < b.name ? -1 : 1)),
     families,
     policies: policies.map((p) => p.name),
+  };
+}
+
+/**
+ * Every jump, and the last rule of every chain, also match "not in the watch
+ * set" (always true: it is empty), so that the set's reference count in the
+ * kernel drops when a jump is deleted or a chain flushed (ruleset.ts, watchSetName).
+ */
+function watched(fr: FamilyRuleset): FamilyRuleset {
+  const notSrcSet = watchSetName(fr.family);
+  return {
+    ...fr,
+    jumps: fr.jumps.map((j) => ({ ...j, match: { ...j.match, notSrcSet } })),
+    chains: fr.chains.map((c) =>
+      c.rules.length === 0
+        ? c
+        : { ...c, rules: c.rules.map((r, i) => (i === c.rules.length - 1 ? { ...r, match: { ...r.match, notSrcSet } } : r)) },
+    ),
   };
 }
 

@@ -57,6 +57,7 @@ function matches(m: Match, q: PacketQuery, sets: Map<string, AddressSet>): boole
   if (m.icmpType !== undefined && m.icmpType !== q.icmpType) return false;
   if (m.srcSet && !inSet(sets.get(m.srcSet), q.from)) return false;
   if (m.dstSet && !inSet(sets.get(m.dstSet), q.to)) return false;
+  if (m.notSrcSet && inSet(sets.get(m.notSrcSet), q.from)) return false;
   if (m.srcNet && !inNet(m.srcNet, q.from)) return false;
   if (m.dstNet && !inNet(m.dstNet, q.to)) return false;
   if (m.mark !== undefined) return false;

@@ -44,6 +44,7 @@ function matchArgs(m: Match, family: Family): string[] {
   }
   if (m.mark !== undefined) a.push('-m', 'mark', '--mark', `${hex(m.mark)}/${hex(REJECT_MARK)}`);
   if (m.limit) a.push('-m', 'limit', '--limit', m.limit.rate, '--limit-burst', String(m.limit.burst));
+  if (m.notSrcSet) a.push('-m', 'set', '!', '--match-set', m.notSrcSet, 'src');
   return a;
 }
 

@@ -14,6 +14,18 @@ export const MAX_CHAIN_NAME = 28;
 export const MAX_SET_NAME = 31;
 
 /**
+ * The watch set of a family: always empty, matched "not in it" (always true)
+ * by every jump and by the last rule of every chain of ours. Its only use is
+ * its reference count in the kernel (`ipset -t list`, "References"): someone
+ * who deletes a jump or flushes a chain of ours lowers it, which the drift
+ * watcher sees at its set check, with no table read (on iptables-legacy,
+ * which has no change events, that is what keeps the idle cost down).
+ */
+export function watchSetName(family: 4 | 6): string {
+  return `${SET_PREFIX}${family}-watch`;
+}
+
+/**
  * The packet mark that carries a "reject" verdict from mangle PREROUTING (where
  * REJECT is not allowed) to filter INPUT / FORWARD. Chosen outside the bits used
  * by kube-proxy (0x4000, 0x8000), Calico (0xffff0000) and Cilium (0x0f00).
@@ -33,6 +45,8 @@ export interface Match {
   dports?: PortRange[];
   srcSet?: string;
   dstSet?: string;
+  /** Source not in this set (`-m set ! --match-set NAME src`): with the always-empty watch set, always true. */
+  notSrcSet?: string;
   srcNet?: string;
   dstNet?: string;
   icmpType?: number;

@@ -131,10 +131,21 @@ function invalid(file: string, problems: Problem[]): AfwError {
 }
 
 /**
+ * The nodes whose addresses were found inside the plane CIDRs (by the
+ * addresses' object, which the incremental reader and the membership's
+ * mapping keep while a node does not change), for the CIDRs of `key`.
+ * Owned by the caller (the daemon), passed to each check.
+ */
+export interface ClusterCheckMemo {
+  key: string;
+  inside: WeakSet<object>;
+}
+
+/**
  * Config and inventory together: the local node is listed with the same roles,
  * every plane address lies inside the plane CIDR (when the plane is given by CIDR).
  */
-export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: LoadedInventory): void {
+export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: LoadedInventory, memo?: ClusterCheckMemo): void {
   const { config } = cfg;
   const problems: Problem[] = [];
   const invReport: Report = (p, m) => problems.push(problemAt(inv.source, p, m));
@@ -150,7 +161,14 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     controlPlane: [byFamily('controlPlane', 4), byFamily('controlPlane', 6)],
     workloadPlane: [byFamily('workloadPlane', 4), byFamily('workloadPlane', 6)],
   };
+  const key = JSON.stringify([cidrsOf.controlPlane.map((c) => c.text), cidrsOf.workloadPlane.map((c) => c.text)]);
+  if (memo && memo.key !== key) {
+    memo.key = key;
+    memo.inside = new WeakSet();
+  }
   inv.inventory.nodes.forEach((node, i) => {
+    if (memo?.inside.has(node.addresses)) return;
+    const before = problems.length;
     for (const plane of PLANES) {
       if (cidrsOf[plane].length === 0) continue;
       node.addresses[plane].forEach((text, j) => {
@@ -166,6 +184,7 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
         }
       });
     }
+    if (memo && problems.length === before) memo.inside.add(node.addresses);
   });
 
   const idx = inv.inventory.nodes.findIndex((n) => n.name === config.node.name);

@@ -44,6 +44,15 @@ function commentOf(spec: string): string | undefined {
   return m ? (m[1] ?? m[2]) : undefined;
 }
 
+/**
+ * What makes two jumps the same: their comment and the sets they match (a
+ * jump of an older version, without the watch set, is replaced).
+ */
+function jumpIdentity(spec: string): string {
+  const sets = [...spec.matchAll(/--match-set (\S+)/g)].map((m) => m[1]).sort();
+  return `${commentOf(spec)}\0${sets.join(',')}`;
+}
+
 function jumpChanges(
   desired: DesiredFamily,
   live: LiveFamily,
@@ -67,7 +76,7 @@ function jumpChanges(
     const settled =
       want.length === here.length &&
       want.every((h) =>
-        here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain && commentOf(l.spec) === commentOf(h.spec)),
+        here.some((l) => (anyPosition || l.index === 1) && l.chain === h.chain && jumpIdentity(l.spec) === jumpIdentity(h.spec)),
       );
     if (settled) continue;
     deletes.push(...here);

@@ -1,7 +1,7 @@
 // A membership as the rest of the agent sees an inventory (pure): the same
 // LoadedInventory a parsed inventory.yaml gives, with the text it would have
 // on disk, so validation errors can still point at a line of the cache file.
-import type { Config } from '../config/model.js';
+import type { Config, InventoryNode } from '../config/model.js';
 import type { LoadedInventory } from '../config/validate-inventory.js';
 import { positionalSource } from '../config/yaml-source.js';
 import { inventoryData, inventoryText } from './inventory-text.js';
@@ -10,22 +10,41 @@ import type { NodeObject } from './node-object.js';
 
 export interface MembershipView extends Membership {
   loaded: LoadedInventory;
-  /** What inventory.file holds for this membership. */
-  text: string;
+  /** What inventory.file holds for this membership (made on first use: not on the way to the rules). */
+  text(): string;
 }
 
 export function membershipView(nodes: Iterable<NodeObject>, config: Config, server: string, memo?: MappingMemo): MembershipView {
   if (!config.kubernetes) throw new Error('membershipView without inventory.kubernetes');
   const m = membershipFromNodes(nodes, config.kubernetes, config.networks, memo);
-  const text = inventoryText(m.nodes, server);
   const file = config.inventoryFile;
+  let text: string | undefined;
+  const once = () => {
+    text ??= inventoryText(m.nodes, server);
+    return text;
+  };
   // The source kept with the membership in force makes its text again only if an error needs a line.
   const again = () => inventoryText(m.nodes, server);
   return {
     ...m,
-    text,
+    text: once,
     loaded: { inventory: { file, nodes: m.nodes }, source: positionalSource(file, again, inventoryData(m.nodes)) },
   };
+}
+
+/** Whether two memberships hold the same nodes, in order, with the same roles and addresses. */
+export function sameMembers(a: readonly InventoryNode[], b: readonly InventoryNode[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    if (x.name !== y.name || x.roles.join(',') !== y.roles.join(',')) return false;
+    for (const plane of ['controlPlane', 'workloadPlane'] as const) {
+      if (x.addresses[plane].join(',') !== y.addresses[plane].join(',')) return false;
+    }
+  }
+  return true;
 }
 
 /** Keeps of a Node only what the mapping reads: a real Node (images, conditions) is many times larger. */

@@ -32,6 +32,8 @@ export class MetricsListener {
   constructor(
     private readonly metrics: Metrics,
     private readonly log: Logger,
+    /** Told after each response (as the status server's). */
+    private readonly served?: () => void,
   ) {}
 
   configure(listen: Listen): Promise<void> {
@@ -48,7 +50,7 @@ export class MetricsListener {
     this.status.listening = false;
     this.status.error = null;
     if (!listen?.host || !wanted) return;
-    const app = agentFastify();
+    const app = agentFastify(this.served);
     addMetricsRoute(app, this.metrics);
     try {
       await app.listen({ host: listen.host, port: listen.port });

@@ -1,8 +1,9 @@
-// The daemon on the iptables-legacy backend, which has no change events: its
-// drift poll must repair within 2 s on an ordinary host, and on a host whose
-// filter table holds 20,000 other rules it must slow the filter reads down
-// (their cost grows with the table) while mangle stays on its cadence (one
-// family a second) and the set check's reference counts see a flushed chain.
+// The daemon on the iptables-legacy backend, which has no change events: a
+// deleted jump, a flushed chain or set must be repaired within 2 s, seen by
+// the set check (member and reference counts: every jump and the last rule of
+// every chain match the always-empty watch set), and on a host whose filter
+// table holds 20,000 other rules the table reads slow down (their cost grows
+// with the table) without slowing that down.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { foreignFilterRules } from '../../scripts/bench/fixtures.js';
 import { DaemonProc, until } from '../../scripts/lab/daemon.js';
@@ -52,27 +53,23 @@ describe('the daemon on iptables-legacy', () => {
     await repaired('flush set afw4-cp-all', 'ipset', ['flush', 'afw4-cp-all'], 2000);
   });
 
-  it('with 20,000 other rules in filter: reads filter less often, still repairs mangle within 2 s and filter within its cadence', async () => {
+  it('with 20,000 other rules in filter: reads filter less often, still repairs a flushed chain or a deleted jump within 2 s', async () => {
     await L.lab.must(n1, 'iptables-legacy-restore', ['--noflush'], { input: foreignFilterRules(20_000) });
     // The foreign INPUT rule went in after ours: the poll sees its own jumps still first, nothing to repair.
     const slowed = await d.waitFor(
-      (l) => l.event === 'drift' && typeof l.filterEveryMs === 'number' && l.filterEveryMs > 1000,
-      15_000,
+      (l) => l.event === 'drift' && typeof l.filterEveryMs === 'number' && l.filterEveryMs > 10_000,
+      20_000,
     );
     const every = slowed.filterEveryMs as number;
     figures.push(`filter read with 20,000 rules: ${slowed.filterReadMs} ms, read every ${every} ms`);
-    expect(every).toBeLessThanOrEqual(10_000);
+    expect(every).toBeLessThanOrEqual(60_000);
+    // Filter is read only every tens of seconds now, but a deleted jump or a flushed chain lowers the
+    // reference count of a set (the watch set at least), which the set check compares every 1.5 s.
     await repaired('flush AFW-CP-IN (big filter)', 'iptables-legacy', ['-t', 'mangle', '-F', 'AFW-CP-IN'], 2000);
-    // Filter is read only every few seconds now, but a flushed chain that holds a set match lowers the
-    // set's reference count, which the set check (every 1.5 s) compares: seen without reading filter.
-    await repaired(
-      'flush AFW-CP-OUT (big filter, seen by set references)',
-      'iptables-legacy',
-      ['-t', 'filter', '-F', 'AFW-CP-OUT'],
-      2500,
-    );
-    expect(d.logs.some((l) => l.event === 'drift' && /afw4-\S+: \d+ references, want \d+/.test(String(l.why)))).toBe(true);
-    await repaired('delete the OUTPUT jump (big filter)', 'iptables-legacy', ['-t', 'filter', '-D', 'OUTPUT', '1'], every + 2000);
+    await repaired('flush AFW-OUTPUT (big filter)', 'iptables-legacy', ['-t', 'filter', '-F', 'AFW-OUTPUT'], 2000);
+    await repaired('delete the OUTPUT jump (big filter)', 'iptables-legacy', ['-t', 'filter', '-D', 'OUTPUT', '1'], 2000);
+    await repaired('flush the OUTPUT chain (big filter)', 'iptables-legacy', ['-t', 'filter', '-F', 'OUTPUT'], 2000);
+    expect(d.logs.some((l) => l.event === 'drift' && /afw4-watch: \d+ references, want \d+/.test(String(l.why)))).toBe(true);
     const save = await L.lab.must(n1, 'iptables-legacy-save', ['-t', 'filter']);
     expect(save.split('\n').filter((l) => l.startsWith('-A FOREIGN ')).length).toBe(20_000);
   });

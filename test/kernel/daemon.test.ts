@@ -64,7 +64,7 @@ describe('the daemon', () => {
         hash: expect.stringMatching(/^[0-9a-f]{16}$/),
         appliedAt: expect.any(String),
         rules: expect.any(Number),
-        sets: 7,
+        sets: 9, // 7 peer sets, and the watch set of each family
       },
     });
     expect(s.endpoints).toEqual([
@@ -74,7 +74,7 @@ describe('the daemon', () => {
     expect(d.logs.find((l) => l.event === 'apply' && l.reason === 'startup')).toMatchObject({
       result: 'applied',
       rules: expect.any(Number),
-      sets: 7,
+      sets: 9,
     });
     expect(await foreignState(L.lab, n1)).toBe(foreign);
   });

@@ -68,7 +68,7 @@ describe('familyChange', () => {
     const c = familyChange(v4, parseSave('*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n', 4));
     expect(c.batch).toContain(':AFW-CP-IN - [0:0]');
     expect(c.batch).toContain(
-      '-I PREROUTING 1 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment "artesca-fw: ingress policy, new packets" -j AFW-PREROUTING',
+      '-I PREROUTING 1 -m conntrack ! --ctstate RELATED,ESTABLISHED -m set ! --match-set afw4-watch src -m comment --comment "artesca-fw: ingress policy, new packets" -j AFW-PREROUTING',
     );
     expect(c.batch).toContain('-I OUTPUT 1 ');
     expect(c.batch).not.toMatch(/^-F /m);

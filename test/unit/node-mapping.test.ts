@@ -1,12 +1,12 @@
 // Node objects -> inventory (pure): the MetalK8s defaults, the other mapping
 // options, Nodes left out with their field, the guards, and the cache text.
 import { describe, expect, it } from 'vitest';
-import type { Config } from '../../src/config/model.js';
+import type { Config, InventoryNode } from '../../src/config/model.js';
 import { parseConfig } from '../../src/config/validate-config.js';
 import { checkCluster, parseInventory } from '../../src/config/validate-inventory.js';
 import type { AfwError } from '../../src/errors.js';
 import { inventoryText } from '../../src/membership/inventory-text.js';
-import { membershipView, trimNode } from '../../src/membership/loaded-membership.js';
+import { membershipView, sameMembers, trimNode } from '../../src/membership/loaded-membership.js';
 import { refuseMembership } from '../../src/membership/membership-guard.js';
 import { membershipFromNodes } from '../../src/membership/node-mapping.js';
 import type { NodeObject } from '../../src/membership/node-object.js';
@@ -213,10 +213,31 @@ describe('the cache file', () => {
     } catch (e) {
       err = e as AfwError;
     }
-    const line = view.text.split('\n').indexOf('    controlPlaneIP: "10.100.0.50"') + 1;
+    const line = view.text().split('\n').indexOf('    controlPlaneIP: "10.100.0.50"') + 1;
     expect(line).toBeGreaterThan(4);
     expect(err?.problems.map((p) => [p.where?.file, p.where?.line, p.where?.field])).toEqual([
       [c.inventoryFile, line, 'nodes[2].controlPlaneIP'],
     ]);
+  });
+});
+
+describe('sameMembers (what makes a membership event change nothing)', () => {
+  const n = (name: string, roles: string[], cp: string[], wp: string[]) =>
+    ({ name, roles, addresses: { controlPlane: cp, workloadPlane: wp } }) as InventoryNode;
+  const a = [n('node-1', ['etcd'], ['10.100.0.1'], ['10.200.0.1']), n('node-2', [], ['10.100.0.2'], ['10.200.0.2'])];
+  it('equal nodes, even as other objects, are the same membership', () => {
+    expect(
+      sameMembers(
+        a,
+        a.map((x) => ({ ...x, addresses: { ...x.addresses } })),
+      ),
+    ).toBe(true);
+  });
+  it('a role, an address, a name, the order or the count moved: not the same', () => {
+    expect(sameMembers(a, [n('node-1', [], ['10.100.0.1'], ['10.200.0.1']), a[1]!])).toBe(false);
+    expect(sameMembers(a, [a[0]!, n('node-2', [], ['10.100.0.2', 'fd00::2'], ['10.200.0.2'])])).toBe(false);
+    expect(sameMembers(a, [a[0]!, n('node-3', [], ['10.100.0.2'], ['10.200.0.2'])])).toBe(false);
+    expect(sameMembers(a, [a[1]!, a[0]!])).toBe(false);
+    expect(sameMembers(a, [a[0]!])).toBe(false);
   });
 });
