@@ -2,7 +2,8 @@
 // the members of sets that both have (same chains and rules, same jumps, same
 // sets by name, type and family), the members to add and to delete. Anything
 // else (a rule, a set created or gone) is not a delta: null, and the whole
-// ruleset is reconciled. Pure; linear in the members of the sets.
+// ruleset is reconciled. Pure; linear in the members of the sets (string
+// comparisons), and in the members that changed for the rest.
 import type { Desired } from './desired.js';
 
 export interface MemberEdit {
@@ -37,10 +38,25 @@ export function desiredDelta(prev: Desired, next: Desired): DesiredDelta | null 
   for (const [i, p] of prev.sets.entries()) {
     const n = next.sets[i]!;
     if (p.name !== n.name || p.type !== n.type || p.family !== n.family) return null;
-    const had = new Set(p.members);
-    const has = new Set(n.members);
-    for (const m of n.members) if (!had.has(m)) edits.push({ set: n.name, op: 'add', member: m });
-    for (const m of p.members)
+    // Members are sorted and unique: what both lists start and end with is in
+    // both; only the window between differs (one member for a Node event), so
+    // only it is compared as sets.
+    const pm = p.members;
+    const nm = n.members;
+    let start = 0;
+    while (start < pm.length && start < nm.length && pm[start] === nm[start]) start++;
+    let pEnd = pm.length;
+    let nEnd = nm.length;
+    while (pEnd > start && nEnd > start && pm[pEnd - 1] === nm[nEnd - 1]) {
+      pEnd--;
+      nEnd--;
+    }
+    const was = pm.slice(start, pEnd);
+    const is = nm.slice(start, nEnd);
+    const had = new Set(was);
+    const has = new Set(is);
+    for (const m of is) if (!had.has(m)) edits.push({ set: n.name, op: 'add', member: m });
+    for (const m of was)
       if (!has.has(m)) {
         edits.push({ set: n.name, op: 'del', member: m });
         if (n.type === 'hash:ip') leaving.push(m);

@@ -3,7 +3,7 @@
 // on disk, so validation errors can still point at a line of the cache file.
 import type { Config, InventoryNode } from '../config/model.js';
 import type { LoadedInventory } from '../config/validate-inventory.js';
-import { positionalSource } from '../config/yaml-source.js';
+import { positionalSource, type YamlSource } from '../config/yaml-source.js';
 import { inventoryData, inventoryText } from './inventory-text.js';
 import { type MappingMemo, type Membership, membershipFromNodes } from './node-mapping.js';
 import type { NodeObject } from './node-object.js';
@@ -28,7 +28,22 @@ export function membershipView(nodes: Iterable<NodeObject>, config: Config, serv
   return {
     ...m,
     text: once,
-    loaded: { inventory: { file, nodes: m.nodes }, source: positionalSource(file, again, inventoryData(m.nodes)) },
+    loaded: { inventory: { file, nodes: m.nodes }, source: lazyData(positionalSource(file, again, undefined), m.nodes) },
+  };
+}
+
+/** The source's data made on first use: only an error's position needs it, and it is one object per Node. */
+function lazyData(src: YamlSource, nodes: InventoryNode[]): YamlSource {
+  let data: unknown;
+  return {
+    ...src,
+    get data() {
+      data ??= inventoryData(nodes);
+      return data;
+    },
+    set data(v: unknown) {
+      data = v;
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 // A membership change as a delta of set members, from two desired states
 // compiled from real configs: what is a delta, what is not.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toDesired } from '../../src/compile/desired.js';
 import { desiredDelta } from '../../src/compile/desired-delta.js';
@@ -48,5 +49,33 @@ describe('desiredDelta', () => {
     expect(
       desiredDelta(before, { ...before, sets: [{ ...before.sets[0]!, type: 'hash:net' }, ...before.sets.slice(1)] }),
     ).toBeNull();
+  });
+});
+
+describe('desiredDelta on sorted member lists (only the window that differs is compared)', () => {
+  const asDesired = (members: string[]) => ({
+    families: [],
+    sets: [{ name: 'afw4-cp-all', family: 4 as const, type: 'hash:ip' as const, members, describes: '' }],
+  });
+  it('equals the set difference, whatever the lists', () => {
+    const pool = Array.from({ length: 12 }, (_, i) => `10.0.0.${i + 1}`);
+    const sorted = (picks: boolean[]) => pool.filter((_, i) => picks[i]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+        fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }),
+        (a, b) => {
+          const prev = sorted(a);
+          const next = sorted(b);
+          const d = desiredDelta(asDesired(prev), asDesired(next))!;
+          const adds = d.edits.filter((e) => e.op === 'add').map((e) => e.member);
+          const dels = d.edits.filter((e) => e.op === 'del').map((e) => e.member);
+          expect(adds.sort()).toEqual(next.filter((m) => !prev.includes(m)).sort());
+          expect(dels.sort()).toEqual(prev.filter((m) => !next.includes(m)).sort());
+          expect(d.leaving).toEqual([...dels].sort());
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
