@@ -313,22 +313,21 @@ ${table(
 
 With nft, change events (\`nft monitor\`) cost nothing while idle, whatever the
 tables hold; what remains is the set check (\`ipset -t list\` every 1.5 s) and
-Node's timers. iptables-legacy has no change events, so the agent polls: the
-mangle table (the ingress jumps) of both families every second, and the filter
-table (the egress and reject jumps) as often as its read cost allows, so that
-reading it stays near 0.5 % of a core and at least every 10 s
-(\`src/agent/legacy-poll.ts\`; with 20,000 rules it reads filter every few
-seconds, see test/kernel/daemon-legacy.test.ts). The cost no longer grows with
-the foreign rules (compare the two legacy rows; before this poll it was
-10.8 % with 20,000 rules). ${
+Node's timers. iptables-legacy has no change events. A deleted jump or a
+flushed chain is seen by that same set check: every jump and the last rule of
+every chain match the always-empty watch set, so either lowers a set's
+reference count (docs/design.md). The tables are read only for what that
+cannot see: mangle of one family every 10 s, in turn, and filter as often as
+its read cost allows, between every 10 and every 60 s
+(\`src/agent/legacy-poll.ts\`; test/kernel/daemon-legacy.test.ts repairs a
+flush within 2 s with 20,000 rules in filter). The cost does not grow with
+the foreign rules (compare the two legacy rows; before the poll was cost-based
+it was 10.8 % with 20,000 rules, and 2.1-3.1 % with the mangle table read
+every second, before the watch set). ${
     idleLegacy.percentOfOneCore > 1
-      ? `What remains is the process starts: ${idleLegacy0.toolRunsPerSecond.toFixed(1)} per second with an empty filter
-table, at ${f1(a3.startMs)} ms each in the agent (section 2) plus the tool's own start. Detecting a
-flush within 2 s (section 4's other goal) needs each of the two mangle tables
-read at least every 2 s, and an ipset check as often: on the legacy backend the
-two goals cannot both be met with tool processes, and artesca-fw keeps the 2 s
-detection. (A drift check with no process, a netlink socket of its own, would
-need a native module.)`
+      ? `This run misses 1 %: ${idleLegacy.toolRunsPerSecond.toFixed(2)} process starts a second, at ${f1(a3.startMs)} ms
+each in the agent (section 2) plus the tool's own start; see section 17 for the
+same measure over 60 s.`
       : ''
   }
 

@@ -34,7 +34,7 @@ export interface LegacyPollOptions {
 }
 
 export const DEFAULT_LEGACY_POLL: LegacyPollOptions = {
-  pollMs: 5000,
+  pollMs: 10_000,
   minFilterMs: 10_000,
   maxFilterMs: 60_000,
   filterCostFactor: 1000,
