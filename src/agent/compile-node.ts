@@ -40,16 +40,15 @@ export async function compileNode(
   configFile: string,
   opts: { overrides?: InterfaceOverrides; interfaces?: HostInterface[]; compileMemo?: CompileMemo } & SourceOptions = {},
 ): Promise<CompiledNode> {
-  const memo = opts.compileMemo;
+  // Interface overrides (a preview for another machine) are never kept.
+  const memo = opts.overrides ? undefined : opts.compileMemo;
   const sources = await loadSources(configFile, memo ? { ...opts, memo: memo.sources } : opts);
   const interfaces = opts.interfaces ?? hostInterfaces();
-  const signature = memo && !opts.overrides ? interfaceSignature(interfaces) : '';
-  if (memo?.last && memo.last.sources === sources && memo.last.interfaces === signature && !opts.overrides) {
-    return memo.last.node;
-  }
+  const signature = memo ? interfaceSignature(interfaces) : '';
+  if (memo?.last && memo.last.sources === sources && memo.last.interfaces === signature) return memo.last.node;
   const ruleset = compile({ config: sources.config, inventory: sources.inventory, interfaces, overrides: opts.overrides ?? {} });
   const node = { sources, ruleset, desired: toDesired(ruleset) };
-  if (memo && !opts.overrides) memo.last = { sources, interfaces: signature, node };
+  if (memo) memo.last = { sources, interfaces: signature, node };
   return node;
 }
 

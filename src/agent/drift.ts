@@ -13,9 +13,9 @@
 //   a set missing, with the wrong member count, or with fewer references
 //   than our rules hold (a jump deleted, a chain of ours flushed, on either
 //   backend) triggers a read-back.
+// - a full read-back every few minutes as a safety net.
 // What is heard keeps the ruleset known live (src/known-live/): a change by
 // someone else, the monitor's end or a set check that fails makes it doubted.
-// - a full read-back every few minutes as a safety net.
 // Events are heard only once the watch is armed (nft monitor subscribed):
 // `arm` waits for that, then reads back once, so a change made between the
 // agent's load and the arming is repaired too.

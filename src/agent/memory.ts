@@ -15,9 +15,8 @@ export class QuietCollector {
   private gc: Gc | undefined;
   private timer: NodeJS.Timeout | null = null;
   private lastAt = 0;
-  /** Responses since the last burst was collected, and the timer that waits for the burst's end. */
+  /** Responses since the count last reached a burst. */
   private requests = 0;
-  private burstTimer: NodeJS.Timeout | null = null;
 
   private collector(): Gc {
     if (this.gc === undefined) {
@@ -54,15 +53,10 @@ export class QuietCollector {
    * them back. Occasional requests (a scrape every 15 s) collect nothing.
    */
   served(): void {
-    this.requests++;
-    if (this.requests < BURST_REQUESTS) return;
-    if (this.burstTimer) clearTimeout(this.burstTimer);
-    this.burstTimer = setTimeout(() => {
-      this.burstTimer = null;
-      this.requests = 0;
-      this.collectWhenQuiet(0);
-    }, 1000);
-    this.burstTimer.unref();
+    if (++this.requests < BURST_REQUESTS) return;
+    // Every hundredth response pushes the collection back: it runs a second after the burst's last ones.
+    this.requests = 0;
+    this.collectWhenQuiet();
   }
 
   /**

@@ -57,7 +57,15 @@ export interface SourceOptions {
 
 /** Owned by the caller (the reconciler), passed to each load. */
 export interface SourcesMemo {
-  last: { key: string; membership: LoadedInventory | undefined; loadedConfig: LoadedConfig; sources: Sources } | null;
+  last: {
+    /** The host name and the config text's digest. */
+    configKey: string;
+    /** Where the inventory came from, and its text's digest (none for a membership, compared by identity). */
+    inventoryKey: string;
+    membership: LoadedInventory | undefined;
+    loadedConfig: LoadedConfig;
+    sources: Sources;
+  } | null;
   /** The nodes found inside the plane CIDRs: an edit or event checks only the nodes it changed. */
   cluster: ClusterCheckMemo;
 }
@@ -67,15 +75,19 @@ export function contentDigest(text: string | null): string {
   return text === null ? 'unreadable' : createHash('sha256').update(text).digest('base64');
 }
 
-async function readText(file: string, what: string, onRead?: SourceOptions['onRead'], digests?: string[]): Promise<string> {
+/** A file's text, and its digest when someone wants it (`onRead`, or `digest`). */
+async function readText(
+  file: string,
+  what: string,
+  onRead?: SourceOptions['onRead'],
+  digest = false,
+): Promise<{ text: string; digest?: string }> {
   try {
     const text = await readFile(file, 'utf8');
-    if (onRead || digests) {
-      const digest = contentDigest(text);
-      onRead?.(file, digest);
-      digests?.push(digest);
-    }
-    return text;
+    if (!onRead && !digest) return { text };
+    const d = contentDigest(text);
+    onRead?.(file, d);
+    return { text, digest: d };
   } catch (err) {
     onRead?.(file, contentDigest(null));
     const e = err as NodeJS.ErrnoException;
@@ -89,19 +101,17 @@ export function configPath(explicit?: string): string {
 }
 
 export async function loadConfigOnly(file: string, onRead?: SourceOptions['onRead']): Promise<LoadedConfig> {
-  return parseConfig(await readText(file, 'config', onRead), file, { hostname: os.hostname() });
+  return parseConfig((await readText(file, 'config', onRead)).text, file, { hostname: os.hostname() });
 }
 
 export async function loadSources(file: string, opts: SourceOptions = {}): Promise<Sources> {
-  const digests: string[] = [];
   const memo = opts.memo;
   const hostname = os.hostname();
-  const configText = await readText(file, 'config', opts.onRead, memo ? digests : undefined);
+  const configRead = await readText(file, 'config', opts.onRead, memo !== undefined);
+  const configKey = `${hostname}\0${configRead.digest}`;
   const last = memo?.last;
   // The same config text reads the same (the host name aside): only the inventory can have moved.
-  const loadedConfig = last?.key.startsWith(`${hostname}\0${digests[0]}\0`)
-    ? last.loadedConfig
-    : parseConfig(configText, file, { hostname });
+  const loadedConfig = last?.configKey === configKey ? last.loadedConfig : parseConfig(configRead.text, file, { hostname });
   const invFile = loadedConfig.config.inventoryFile;
   let loadedInventory: LoadedInventory | undefined;
   let inventorySource: Sources['inventorySource'] = 'file';
@@ -117,12 +127,11 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
     }
   }
   const membership = loadedInventory;
-  const inventoryText = loadedInventory
-    ? undefined
-    : await readText(invFile, 'inventory', opts.onRead, memo ? digests : undefined);
-  const key = `${hostname}\0${digests.join('\0')}\0${inventorySource}`;
-  if (last && last.key === key && last.membership === membership && !listed) return last.sources;
-  loadedInventory ??= parseInventory(inventoryText!, invFile, opts.inventoryReader);
+  const inventoryRead = loadedInventory ? undefined : await readText(invFile, 'inventory', opts.onRead, memo !== undefined);
+  const inventoryKey = `${inventorySource}\0${inventoryRead?.digest ?? ''}`;
+  const same = last?.configKey === configKey && last.inventoryKey === inventoryKey && last.membership === membership;
+  if (same && !listed) return last.sources;
+  loadedInventory ??= parseInventory(inventoryRead!.text, invFile, opts.inventoryReader);
   checkCluster(loadedConfig, loadedInventory, memo?.cluster);
   const config = withLocalRoles(loadedConfig.config, loadedInventory.inventory);
   const sources: Sources = {
@@ -133,7 +142,7 @@ export async function loadSources(file: string, opts: SourceOptions = {}): Promi
     inventorySource,
     ...(listed ? { listed } : {}),
   };
-  if (memo) memo.last = { key, membership, loadedConfig, sources };
+  if (memo) memo.last = { configKey, inventoryKey, membership, loadedConfig, sources };
   return sources;
 }
 

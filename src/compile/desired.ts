@@ -78,11 +78,16 @@ export function countDesired(d: Desired): {
 export function setReferences(d: Desired): Map<string, number> {
   const refs = new Map<string, number>(d.sets.map((s) => [s.name, 0]));
   const count = (spec: string) => {
-    for (const m of spec.matchAll(/--match-set (\S+) /g)) refs.set(m[1]!, (refs.get(m[1]!) ?? 0) + 1);
+    for (const name of setsMatchedBy(spec)) refs.set(name, (refs.get(name) ?? 0) + 1);
   };
   for (const f of d.families) {
     for (const c of f.chains) for (const spec of c.specs) count(spec);
     for (const j of f.jumps) count(j.spec);
   }
   return refs;
+}
+
+/** The set of each `--match-set` of a rule spec (as rendered, or as iptables-save prints it), once per match. */
+export function setsMatchedBy(spec: string): string[] {
+  return [...spec.matchAll(/--match-set (\S+)/g)].map((m) => m[1]!);
 }

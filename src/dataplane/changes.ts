@@ -2,7 +2,7 @@
 // batches. Pure (it only compares values), so that it is unit-tested without
 // root. Unchanged chains are not rewritten (their counters keep counting), and a
 // no-op yields no batch at all.
-import type { Desired, DesiredFamily } from '../compile/desired.js';
+import { type Desired, type DesiredFamily, setsMatchedBy } from '../compile/desired.js';
 import { SWAP_SUFFIX } from '../compile/peer-sets.js';
 import { createLine } from '../compile/render-ipset.js';
 import { TABLES } from '../compile/render-iptables.js';
@@ -49,8 +49,7 @@ function commentOf(spec: string): string | undefined {
  * jump of an older version, without the watch set, is replaced).
  */
 function jumpIdentity(spec: string): string {
-  const sets = [...spec.matchAll(/--match-set (\S+)/g)].map((m) => m[1]).sort();
-  return `${commentOf(spec)}\0${sets.join(',')}`;
+  return `${commentOf(spec)}\0${setsMatchedBy(spec).sort().join(',')}`;
 }
 
 function jumpChanges(
