@@ -26,6 +26,9 @@ const IDLE_MS = Number(process.env.BENCH_IDLE_SECONDS ?? 600) * 1000;
 /** Where BENCHMARKS.md goes; BENCH_NO_WRITE=1 prints only (trials). */
 const WRITE = process.env.BENCH_NO_WRITE !== '1';
 const HEARTBEAT_PERIOD_S = 300;
+/** BENCH_EVENTS_ONLY=5000,20000: only event to rule live at those sizes, printed with the agent's own split (trials). */
+const EVENTS_ONLY = (process.env.BENCH_EVENTS_ONLY ?? '').split(',').filter(Boolean).map(Number);
+const EVENT_SAMPLES = Number(process.env.BENCH_EVENT_SAMPLES ?? 60);
 
 interface Result {
   nodes: number;
@@ -33,6 +36,8 @@ interface Result {
   firstListToReadyMs: number;
   listPages: number;
   eventToLive: number[];
+  /** The agent's own account of each sample (its apply log line): whole reconcile, compile, load. */
+  agentMs: { durationMs: number; compileMs: number; loadMs: number }[];
   resident: Resident;
   idle?: {
     seconds: number;
@@ -118,6 +123,7 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
     // Node event -> rule live: a Node gains or loses the etcd label; the agent's
     // log line after the load (same clock) ends the sample.
     const eventToLive: number[] = [];
+    const agentMs: Result['agentMs'] = [];
     const isEtcd = new Map<number, boolean>();
     for (let k = 0; k < samples; k++) {
       const i = nodes > 10 ? 100 + (k % 50) * 7 : 2;
@@ -134,6 +140,7 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
           throw new Error(`${err.message}\nrequests: ${reqs.join('; ')}\nlog: ${d.logs.map((l) => l.msg).join(' | ')}`);
         });
       eventToLive.push(Date.parse(line.time) - t);
+      agentMs.push({ durationMs: Number(line.durationMs), compileMs: Number(line.compileMs), loadMs: Number(line.loadMs) });
       await new Promise((r) => setTimeout(r, 30));
     }
     const status = JSON.parse((await peer.http('http://127.0.0.1:9900/status')).body) as { pid: number };
@@ -145,6 +152,7 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
       firstListToReadyMs: ready - firstList,
       listPages,
       eventToLive,
+      agentMs,
       resident: residentOf(pid),
     };
 
@@ -209,6 +217,7 @@ async function main(): Promise<number> {
     console.error(blocked);
     return 1;
   }
+  if (EVENTS_ONLY.length > 0) return eventsOnly();
   // The same agent without Kubernetes, from an inventory file: the floor to compare with.
   const bare = runtimeFloor('bare');
   const libraries = runtimeFloor('libraries');
@@ -244,6 +253,20 @@ async function main(): Promise<number> {
   ].join('\n');
   if (WRITE) writeSection(START, END, section);
   else console.log(section);
+  return 0;
+}
+
+/** Event to rule live beside the agent's own reconcile time, compile and load (p50 / p99), for each size asked. */
+async function eventsOnly(): Promise<number> {
+  for (const nodes of EVENTS_ONLY) {
+    const r = await scenario(nodes, EVENT_SAMPLES, 0);
+    const pair = (xs: number[]) => `${Math.round(median(xs))} / ${Math.round(percentile(xs, 99))} ms`;
+    console.log(
+      `${nodes} Nodes, ${r.eventToLive.length} samples: event to live ${pair(r.eventToLive)}; ` +
+        `agent reconcile ${pair(r.agentMs.map((a) => a.durationMs))}, compile ${pair(r.agentMs.map((a) => a.compileMs))}, ` +
+        `load ${pair(r.agentMs.map((a) => a.loadMs))}; RSS ${residentText(r.resident)}`,
+    );
+  }
   return 0;
 }
 

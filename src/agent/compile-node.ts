@@ -1,7 +1,8 @@
 // Load + resolve + compile for this node: the shared first half of check,
 // plan, apply and the daemon's reconcile.
 import { compile } from '../compile/compile.js';
-import { type Desired, toDesired } from '../compile/desired.js';
+import { type Desired, desiredHash, type SetTextMemo, toDesired } from '../compile/desired.js';
+import type { PeerSetsMemo } from '../compile/peer-sets.js';
 import type { HostInterface, InterfaceOverrides } from '../compile/resolve.js';
 import type { Ruleset } from '../compile/ruleset.js';
 import type { Plane } from '../config/model.js';
@@ -20,6 +21,8 @@ export interface CompiledNode {
   sources: Sources;
   ruleset: Ruleset;
   desired: Desired;
+  /** desiredHash(desired): the ruleset's identity in the status, the log and the state file. */
+  hash: string;
 }
 
 /**
@@ -30,10 +33,19 @@ export interface CompiledNode {
 export interface CompileMemo {
   sources: SourcesMemo;
   last: { sources: Sources; interfaces: string; node: CompiledNode } | null;
+  /** The last compile's plane sets: other sources update them (a Node event moves a few members). */
+  sets: PeerSetsMemo;
+  /** The JSON text of the sets in force, for the hash: a set that did not change is not written out again. */
+  setTexts: SetTextMemo;
 }
 
 export function newCompileMemo(): CompileMemo {
-  return { sources: { last: null, cluster: { key: '', inside: new WeakSet() } }, last: null };
+  return {
+    sources: { last: null, cluster: { key: '', inside: new WeakSet() } },
+    last: null,
+    sets: { last: null },
+    setTexts: new WeakMap(),
+  };
 }
 
 export async function compileNode(
@@ -46,8 +58,15 @@ export async function compileNode(
   const interfaces = opts.interfaces ?? hostInterfaces();
   const signature = memo ? interfaceSignature(interfaces) : '';
   if (memo?.last && memo.last.sources === sources && memo.last.interfaces === signature) return memo.last.node;
-  const ruleset = compile({ config: sources.config, inventory: sources.inventory, interfaces, overrides: opts.overrides ?? {} });
-  const node = { sources, ruleset, desired: toDesired(ruleset) };
+  const ruleset = compile({
+    config: sources.config,
+    inventory: sources.inventory,
+    interfaces,
+    overrides: opts.overrides ?? {},
+    ...(memo ? { setsMemo: memo.sets } : {}),
+  });
+  const desired = toDesired(ruleset);
+  const node = { sources, ruleset, desired, hash: desiredHash(desired, memo?.setTexts) };
   if (memo) memo.last = { sources, interfaces: signature, node };
   return node;
 }

@@ -312,8 +312,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<{ stop: () => Prom
       process.off('SIGHUP', onHup);
       clearInterval(beat);
       conflicts.stop();
-      reconciler.stop();
       await kube.stop();
+      await reconciler.stop();
       ifaces.stop();
       drift.stop();
       contentCheck.stop();

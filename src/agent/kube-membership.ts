@@ -7,20 +7,29 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { setImmediate } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { Config } from '../config/model.js';
+import type { Config, InventoryNode } from '../config/model.js';
 import { type LoadedInventory, parseInventory } from '../config/validate-inventory.js';
 import { type AfwError, asAfwError } from '../errors.js';
 import type { Metrics } from '../http/metrics.js';
 import { HttpsNodeApi } from '../membership/api-client.js';
 import { type ApiCredentials, loadCredentials } from '../membership/credentials.js';
-import { membershipView, nodeFingerprint, sameMembers, trimNode } from '../membership/loaded-membership.js';
+import { inventoryChunks } from '../membership/inventory-text.js';
+import { nodeFingerprint, sameMembers, trimNode, viewOf } from '../membership/loaded-membership.js';
 import { refuseMembership } from '../membership/membership-guard.js';
 import { type InformerStats, NodeInformer } from '../membership/node-informer.js';
-import type { LeftOutNode, MappingMemo } from '../membership/node-mapping.js';
+import {
+  type LeftOutNode,
+  type MappingMemo,
+  type Membership,
+  membershipAfter,
+  membershipFromNodes,
+} from '../membership/node-mapping.js';
 import { Backoff } from './backoff.js';
 import type { QuietCollector } from './memory.js';
-import { writeTextAtomic } from './state-files.js';
+import { writeChunksAtomic } from './state-files.js';
+import { ThrottledWrite } from './throttled-write.js';
 
 /**
  * Reconnects after a dropped or silent watch, or a refused list: 0.2 s
@@ -30,6 +39,15 @@ import { writeTextAtomic } from './state-files.js';
 const RECONNECT = { firstMs: 200, maxMs: 2000 };
 const PAGE_SIZE = 500;
 const SETUP_RETRY_MS = 10_000;
+/** The cache file is written at most this often (the first change at once, a burst's newest after). */
+const CACHE_WRITE_INTERVAL_MS = 1000;
+
+/** A membership in force, to write to inventory.file. */
+interface CacheCopy {
+  file: string;
+  nodes: InventoryNode[];
+  server: string;
+}
 
 function textDigest(text: string): string {
   return createHash('sha256').update(text).digest('base64');
@@ -85,9 +103,13 @@ export class KubeMembership {
   /** Each Node's own mapping, for the mapping settings of memoKey (an event maps one Node, not all). */
   private memo: MappingMemo = new WeakMap();
   private memoKey = '';
+  /** The mapping of the informer's Nodes as of the last evaluation (null: map them all next time). */
+  private mapped: Membership | null = null;
   private leftOut: LeftOutNode[] = [];
   private refused: KubernetesStatus['refused'] = null;
   private setupError: { message: string; at: string } | null = null;
+  /** The cache file: written once per second at most (the newest membership of a burst of events). */
+  private readonly cache = new ThrottledWrite<CacheCopy>((c) => this.writeCache(c), CACHE_WRITE_INTERVAL_MS);
   /** A kubeconfig that could not be used is read again on this timer (its CA or token may appear later). */
   private setupRetry: NodeJS.Timeout | null = null;
 
@@ -149,7 +171,7 @@ export class KubeMembership {
       retry: reconnectPolicy(),
       trim: (n) => trimNode(n, config),
       same: (a, b) => nodeFingerprint(a) === nodeFingerprint(b),
-      onChange: (cause) => this.onNodes(cause),
+      onChange: (cause, _nodes, changed) => this.onNodes(cause, changed),
       onRequest: (kind) => this.metrics.membershipRequests.inc({ kind }),
       onEvent: (type) => {
         this.metrics.membershipEvents.inc({ type });
@@ -212,24 +234,44 @@ export class KubeMembership {
   }
 
   /** A list, or an event that changed something the mapping reads (heartbeats stop in the informer). */
-  private onNodes(cause: 'list' | 'event'): void {
+  private onNodes(cause: 'list' | 'event', changed?: string): void {
     this.metrics.membershipSynced.set(1);
     this.metrics.membershipStale.set(0);
     this.metrics.membershipLastEvent.set(Date.now() / 1000);
-    this.evaluate(cause);
+    this.evaluate(cause, changed);
   }
 
-  /** Maps the Nodes, guards the result, and puts it in force. */
-  private evaluate(cause: string): void {
-    const config = this.config;
-    if (!this.informer?.stats.synced || !config?.kubernetes) return;
-    const server = this.server ?? '?';
-    const key = JSON.stringify([config.kubernetes, config.networks]);
+  /**
+   * The membership of the informer's Nodes now: after an event that changed
+   * one Node, the last mapping with that Node mapped again (membershipAfter),
+   * else all Nodes mapped.
+   */
+  private mapNodes(config: Config, changedNode: string | undefined): Membership {
+    const k = config.kubernetes!;
+    const key = JSON.stringify([k, config.networks]);
     if (key !== this.memoKey) {
       this.memo = new WeakMap();
       this.memoKey = key;
+      this.mapped = null;
     }
-    const view = membershipView(this.informer.nodes.values(), config, server, this.memo);
+    const nodes = this.informer!.nodes;
+    const after =
+      this.mapped && changedNode !== undefined
+        ? membershipAfter(this.mapped, changedNode, nodes.get(changedNode), k, config.networks, this.memo)
+        : null;
+    this.mapped = after ?? membershipFromNodes(nodes.values(), k, config.networks, this.memo);
+    return this.mapped;
+  }
+
+  /** Maps the Nodes, guards the result, and puts it in force. */
+  private evaluate(cause: string, changedNode?: string): void {
+    const config = this.config;
+    if (!this.informer?.stats.synced || !config?.kubernetes) {
+      this.mapped = null; // an event not mapped now: the next one maps all Nodes
+      return;
+    }
+    const server = this.server ?? '?';
+    const view = viewOf(this.mapNodes(config, changedNode), config, server);
     this.leftOut = view.leftOut;
     this.metrics.membershipLeftOut.set(view.leftOut.length);
     const refusal = refuseMembership({
@@ -275,22 +317,29 @@ export class KubeMembership {
     );
     // The cache file once the load is done: its text and digest are not on the way to the rules.
     void this.onAccepted().then(
-      () => {
-        if (this.current !== view.loaded) return; // a newer membership is in force: it writes its own
-        const text = view.text();
-        const digest = textDigest(text);
-        if (digest !== this.fileDigest) void this.writeCache(config.inventoryFile, text, digest);
-      },
+      () => this.cache.request({ file: config.inventoryFile, nodes: view.nodes, server }),
       () => undefined,
     ); // a failed load is the reconciler's to report
   }
 
-  private async writeCache(file: string, text: string, digest: string): Promise<void> {
+  /** Writes the cache file of a membership put in force, unless the file holds that text already. */
+  private async writeCache({ file, nodes, server }: CacheCopy): Promise<void> {
+    // Made a piece at a time, the event loop turning between pieces: a Node
+    // event that comes meanwhile is not kept waiting for megabytes of text.
+    const hash = createHash('sha256');
+    const chunks: string[] = [];
+    for (const chunk of inventoryChunks(nodes, server)) {
+      hash.update(chunk);
+      chunks.push(chunk);
+      await setImmediate();
+    }
+    const digest = hash.digest('base64');
+    if (digest === this.fileDigest) return;
     this.fileDigest = digest;
     this.ownDigests.push(digest);
     if (this.ownDigests.length > 8) this.ownDigests.shift();
     try {
-      await writeTextAtomic(file, text, { dirMode: 0o755, mode: 0o644 });
+      await writeChunksAtomic(file, chunks, { dirMode: 0o755, mode: 0o644 });
     } catch (err) {
       this.log.error(
         { event: 'membership', file, err: (err as Error).message },
@@ -305,10 +354,12 @@ export class KubeMembership {
     if (informer) await informer.stop();
   }
 
+  /** Stops following the API server; resolves once the cache file holds the membership in force. */
   async stop(): Promise<void> {
     if (this.setupRetry) clearTimeout(this.setupRetry);
     this.setupRetry = null;
     await this.stopInformer();
+    await this.cache.flush();
   }
 
   view(): KubernetesStatus | null {

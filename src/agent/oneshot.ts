@@ -79,7 +79,7 @@ export async function checkCommand(
       policies: node.ruleset.policies,
       counts: countRuleset(node.ruleset),
       backend,
-      hash: desiredHash(node.desired),
+      hash: node.hash,
       conflicts,
       rivals,
       ...(node.sources.listed
@@ -152,7 +152,7 @@ export async function applyCommand(
   // Compiled (and refused, if it must be) before waiting for the lock.
   await takeWriteLock(runner, opts.confirmSeconds !== undefined ? 'apply --confirm' : 'apply');
   const tools = toolsFor(await chooseBackend(node.sources.config.backend, runner), runner);
-  const hash = desiredHash(node.desired);
+  const hash = node.hash;
   const counts = countRuleset(node.ruleset);
   if (opts.confirmSeconds !== undefined) {
     // Record what is live first: if anything goes wrong from here on, that is what comes back.
@@ -214,7 +214,7 @@ export async function diffCommand(configFile: string, runner: ToolRunner): Promi
   requireResolved(node);
   const tools = toolsFor(await chooseBackend(node.sources.config.backend, runner), runner);
   const live = await readLive(tools);
-  const hash = desiredHash(node.desired);
+  const hash = node.hash;
   const lines = [
     ...node.desired.families.flatMap((d) => diffFamily(d, live.families.find((f) => f.family === d.family)!)),
     ...diffSets(node.desired.sets, live.sets),

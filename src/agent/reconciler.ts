@@ -31,6 +31,7 @@ import type { ConflictWarning } from './conflicts.js';
 import type { QuietCollector } from './memory.js';
 import { hostInterfaces, interfaceSignature } from './sources.js';
 import { saveState } from './state-store.js';
+import { ThrottledWrite } from './throttled-write.js';
 
 /** What may go in as a membership delta: the sources changed; nothing says the kernel did. */
 const DELTA_REASONS: ReadonlySet<Reason> = new Set<Reason>(['file change', 'membership']);
@@ -103,6 +104,18 @@ interface Outcome {
 
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
+/** A ruleset to store as the last-known-good copy. */
+interface LastGood {
+  stateDir: string;
+  node: string;
+  backend: Backend;
+  desired: Desired;
+  hash: string;
+}
+
+/** The last-known-good copy is written at most this often (the first change at once, a burst's newest after). */
+const STATE_WRITE_INTERVAL_MS = 1000;
+
 export class Reconciler {
   readonly status: AgentStatus = {
     node: { name: '', roles: [] },
@@ -167,6 +180,8 @@ export class Reconciler {
   private readonly inventoryReader = new ChunkedYamlReader('nodes');
   /** The last sources and compile: the same files, membership and interfaces are not compiled again. */
   private readonly compileMemo = newCompileMemo();
+  /** The last-known-good copy: written once per second at most (the newest of a burst). */
+  private readonly lastGood = new ThrottledWrite<LastGood>((s) => this.storeLastGood(s), STATE_WRITE_INTERVAL_MS);
 
   constructor(
     private readonly configFile: string,
@@ -279,8 +294,10 @@ export class Reconciler {
     return this.running !== null;
   }
 
-  stop(): void {
+  /** Stops the timers; resolves once the last-known-good copy of what is in force is written. */
+  async stop(): Promise<void> {
     for (const t of [this.trialTimer, this.retryTimer, this.contestTimer]) if (t) clearTimeout(t);
+    await this.lastGood.flush();
   }
 
   /** The chains whose top is yielded now (drift checks accept our jump anywhere there). */
@@ -374,7 +391,7 @@ export class Reconciler {
     const node = await this.compileOrRefuse(reason, at, started);
     if (!node) return [];
     this.followSources(node);
-    const hash = desiredHash(node.desired);
+    const hash = node.hash;
     this.attempting = hash;
     if (await this.heldBackByRollback(hash, reason, at, started)) return [];
     const tools = await this.chooseTools(node.sources.config.backend);
@@ -393,8 +410,17 @@ export class Reconciler {
     if (report.via === 'full' || (report.via === 'delta' && wasKnown)) this.knownLive.vouch(hash, mark);
     const storeState = report.changed || this.status.ruleset?.hash !== hash;
     this.recordApplied({ reason, at, started, startsBefore, compiledAt, node, hash, report });
-    // The rules are live and said so; now the last-known-good copy for the next boot.
-    if (storeState) await this.storeLastGood(node, tools.backend);
+    // The rules are live and said so; now the last-known-good copy for the next boot
+    // (at once, or with the next changes of a burst: throttled-write.ts).
+    if (storeState) {
+      this.lastGood.request({
+        stateDir: node.sources.config.stateDir,
+        node: node.ruleset.node.name,
+        backend: tools.backend,
+        desired: node.desired,
+        hash: node.hash,
+      });
+    }
     return report.removedPeers;
   }
 
@@ -648,9 +674,18 @@ export class Reconciler {
     else this.log.info(fields, `ruleset ${hash} already live, nothing written (${reason})`);
   }
 
-  private async storeLastGood(node: Compiled, backend: Backend): Promise<void> {
+  /**
+   * Stores a ruleset that went live as the last-known-good copy, holding the
+   * write lock (in order with an operator's apply, which stores its own). Not
+   * while an `apply --confirm` trial runs: its confirmation or rollback decides
+   * what the copy holds.
+   */
+  private async storeLastGood(s: LastGood): Promise<void> {
     try {
-      await saveState(node.sources.config.stateDir, node.ruleset.node.name, backend, node.desired);
+      await this.lock.hold(async () => {
+        if (await readPending(this.stateDir).catch(() => undefined)) return;
+        await saveState(s.stateDir, s.node, s.backend, s.desired, s.hash);
+      });
     } catch (err) {
       const e = asAfwError(err);
       this.log.error(

@@ -171,7 +171,12 @@ export async function readStateFile<T extends Record<string, unknown>>(
 
 /** Writes a state file so that a crash or power cut leaves the old file or the new one, never a mix. */
 export async function writeStateFile(file: string, value: unknown): Promise<void> {
-  await writeTextAtomic(file, `${JSON.stringify(value, null, 1)}\n`, { dirMode: 0o700, mode: 0o600 });
+  await writeStateChunks(file, [`${JSON.stringify(value, null, 1)}\n`]);
+}
+
+/** writeStateFile for a text made piece by piece (stateChunks). */
+export async function writeStateChunks(file: string, chunks: Iterable<string>): Promise<void> {
+  await writeChunksAtomic(file, chunks, { dirMode: 0o700, mode: 0o600 });
 }
 
 /** Write to a temporary file, fsync, rename over, fsync the folder: readers see the old text or the new. */

@@ -20,7 +20,7 @@
 import type { Config, Family, Inventory, Policy, PolicyRule, PortRange, Role } from '../config/model.js';
 import { effectivePolicies } from '../policy/effective.js';
 import { NFLOG_SIZE, recordPrefix } from './denied-rules.js';
-import { PeerSets } from './peer-sets.js';
+import { PeerSets, type PeerSetsMemo } from './peer-sets.js';
 import { type HostInterface, type InterfaceOverrides, resolveEndpoints } from './resolve.js';
 import {
   type AddressSet,
@@ -42,6 +42,8 @@ export interface CompileInput {
   inventory: Inventory;
   interfaces: HostInterface[];
   overrides?: InterfaceOverrides;
+  /** The last compile's plane sets (the daemon's): a few nodes changed, only their members move. */
+  setsMemo?: PeerSetsMemo;
 }
 
 const PROTO = { icmp: 1, ipip: 4, tcp: 6, udp: 17, icmpv6: 58 } as const;
@@ -93,7 +95,7 @@ export function chainNames(ep: string) {
 export function compile(input: CompileInput): Ruleset {
   const { config, inventory } = input;
   const { endpoints, unresolved } = resolveEndpoints(config, input.interfaces, input.overrides);
-  const sets = new PeerSets(config, inventory);
+  const sets = new PeerSets(config, inventory, input.setsMemo);
   const policies = effectivePolicies(config.policies, config.metrics.listen?.port).filter((p) =>
     appliesToNode(p, config.node.roles),
   );
@@ -107,6 +109,7 @@ export function compile(input: CompileInput): Ruleset {
       describes: 'nothing (always empty: the drift check counts its references)',
     }),
   );
+  sets.remember();
   return {
     node: { name: config.node.name, roles: [...config.node.roles] },
     mode: config.mode,

@@ -5,6 +5,7 @@
 // ruleset is reconciled. Pure; linear in the members of the sets (string
 // comparisons), and in the members that changed for the rest.
 import type { Desired } from './desired.js';
+import { differingWindow } from './differing-window.js';
 
 export interface MemberEdit {
   set: string;
@@ -38,19 +39,13 @@ export function desiredDelta(prev: Desired, next: Desired): DesiredDelta | null 
   for (const [i, p] of prev.sets.entries()) {
     const n = next.sets[i]!;
     if (p.name !== n.name || p.type !== n.type || p.family !== n.family) return null;
+    if (p.members === n.members) continue; // a set the compile kept as it was
     // Members are sorted and unique: what both lists start and end with is in
     // both; only the window between differs (one member for a Node event), so
     // only it is compared as sets.
     const pm = p.members;
     const nm = n.members;
-    let start = 0;
-    while (start < pm.length && start < nm.length && pm[start] === nm[start]) start++;
-    let pEnd = pm.length;
-    let nEnd = nm.length;
-    while (pEnd > start && nEnd > start && pm[pEnd - 1] === nm[nEnd - 1]) {
-      pEnd--;
-      nEnd--;
-    }
+    const { start, aEnd: pEnd, bEnd: nEnd } = differingWindow(pm, nm);
     const was = pm.slice(start, pEnd);
     const is = nm.slice(start, nEnd);
     const had = new Set(was);

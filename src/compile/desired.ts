@@ -43,13 +43,38 @@ export function toDesired(rs: Ruleset): Desired {
       }),
       jumps: fr.jumps.map((h) => ({ table: h.table, builtin: h.builtin, chain: h.chain, spec: jumpSpec(h, fr.family) })),
     })),
-    sets: rs.sets.map((s) => ({ ...s, members: [...s.members] })),
+    // The very set objects of the ruleset: sets are never changed once made, and
+    // a set a compile did not change is the same object (peer-sets.ts' memo).
+    sets: rs.sets,
   };
 }
 
-/** A short stable digest of everything that would be loaded. */
-export function desiredHash(d: Desired): string {
-  return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 16);
+/**
+ * The JSON text of each set, kept by the caller while the same set objects
+ * come back compile after compile: a Node event changes a few sets, and only
+ * their text is made again.
+ */
+export type SetTextMemo = WeakMap<AddressSet, string>;
+
+/**
+ * A short stable digest of everything that would be loaded: of its JSON text
+ * (state files store it and are checked against it, so it never changes
+ * meaning). With a memo, the same bytes are hashed piece by piece.
+ */
+export function desiredHash(d: Desired, memo?: SetTextMemo): string {
+  const hash = createHash('sha256');
+  if (!memo || Object.keys(d).join() !== 'families,sets') return hash.update(JSON.stringify(d)).digest('hex').slice(0, 16);
+  hash.update(`{"families":${JSON.stringify(d.families)},"sets":[`);
+  d.sets.forEach((s, i) => {
+    let text = memo.get(s);
+    if (text === undefined) {
+      text = JSON.stringify(s);
+      memo.set(s, text);
+    }
+    if (i > 0) hash.update(',');
+    hash.update(text);
+  });
+  return hash.update(']}').digest('hex').slice(0, 16);
 }
 
 /** Rule and set counts of a desired ruleset: what countRuleset gives for the Ruleset it came from (chains aside). */

@@ -13,20 +13,31 @@ function scalarOrList(values: string[]): string {
 }
 
 export function inventoryText(nodes: InventoryNode[], server: string): string {
-  const lines = [
+  return [...inventoryChunks(nodes, server)].join('');
+}
+
+/** Nodes per piece of inventoryChunks: a piece is made between two turns of the event loop. */
+const NODES_PER_CHUNK = 500;
+
+/** inventoryText in pieces, made as they are asked for: a writer can let other work run between them. */
+export function* inventoryChunks(nodes: InventoryNode[], server: string): Generator<string> {
+  yield [
     `# Written by artesca-fw from the Node objects of ${server}.`,
     '# The cache of the last membership seen: edits are replaced at the next change.',
     `apiVersion: ${API_VERSION}`,
     'nodes:',
-  ];
-  for (const n of nodes) {
-    lines.push(`  - name: ${JSON.stringify(n.name)}`);
-    lines.push(`    roles: [${n.roles.join(', ')}]`);
-    for (const plane of ['controlPlane', 'workloadPlane'] as const) {
-      lines.push(`    ${IP_KEY[plane]}: ${scalarOrList(n.addresses[plane])}`);
+    '',
+  ].join('\n');
+  for (let start = 0; start < nodes.length; start += NODES_PER_CHUNK) {
+    let chunk = '';
+    for (const n of nodes.slice(start, start + NODES_PER_CHUNK)) {
+      chunk += `  - name: ${JSON.stringify(n.name)}\n    roles: [${n.roles.join(', ')}]\n`;
+      for (const plane of ['controlPlane', 'workloadPlane'] as const) {
+        chunk += `    ${IP_KEY[plane]}: ${scalarOrList(n.addresses[plane])}\n`;
+      }
     }
+    yield chunk;
   }
-  return `${lines.join('\n')}\n`;
 }
 
 /** The plain data of that text (what parsing it gives), for error positions without parsing it. */

@@ -16,7 +16,11 @@ export interface MembershipView extends Membership {
 
 export function membershipView(nodes: Iterable<NodeObject>, config: Config, server: string, memo?: MappingMemo): MembershipView {
   if (!config.kubernetes) throw new Error('membershipView without inventory.kubernetes');
-  const m = membershipFromNodes(nodes, config.kubernetes, config.networks, memo);
+  return viewOf(membershipFromNodes(nodes, config.kubernetes, config.networks, memo), config, server);
+}
+
+/** A membership already mapped (membershipAfter's, for one Node event), seen as an inventory. */
+export function viewOf(m: Membership, config: Config, server: string): MembershipView {
   const file = config.inventoryFile;
   let text: string | undefined;
   const once = () => {

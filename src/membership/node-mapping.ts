@@ -105,6 +105,9 @@ function mapNode(node: NodeObject, k8s: KubernetesSource, networks: Record<Plane
   return { name, roles: rolesOf(node, k8s.roleLabelPrefix), addresses };
 }
 
+/** The field of a Node left out because another Node holds its address: no field of its own is wrong. */
+const CONFLICT_FIELD = '';
+
 /**
  * Remembers each Node's own mapping by object: a watch event replaces one
  * Node object, so an event maps one Node, not all of them. Valid for one
@@ -137,11 +140,7 @@ export function membershipFromNodes(
   const leftOut: LeftOutNode[] = [];
   const owner: Record<Plane, Map<string, string>> = { controlPlane: new Map(), workloadPlane: new Map() };
   for (const node of sorted) {
-    let mapped = memo?.get(node);
-    if (!mapped) {
-      mapped = mapNode(node, k8s, networks);
-      memo?.set(node, mapped);
-    }
+    const mapped = mappedNode(node, k8s, networks, memo);
     if ('reason' in mapped) {
       leftOut.push(mapped);
       continue;
@@ -153,7 +152,7 @@ export function membershipFromNodes(
       if (a) {
         taken = {
           node: mapped.name,
-          field: '',
+          field: CONFLICT_FIELD,
           reason: `${plane} IP ${a} is already the address of Node "${owner[plane].get(a)}"`,
         };
         break;
@@ -167,4 +166,65 @@ export function membershipFromNodes(
     out.push(mapped);
   }
   return { nodes: out, leftOut };
+}
+
+function mappedNode(node: NodeObject, k8s: KubernetesSource, networks: Record<Plane, PlaneNetwork>, memo?: MappingMemo) {
+  let mapped = memo?.get(node);
+  if (!mapped) {
+    mapped = mapNode(node, k8s, networks);
+    memo?.set(node, mapped);
+  }
+  return mapped;
+}
+
+/** Where `name` is in nodes sorted by name, or -(where it would go) - 1. */
+function searchName(nodes: readonly InventoryNode[], name: string): number {
+  let lo = 0;
+  let hi = nodes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const other = nodes[mid]!.name;
+    if (other === name) return mid;
+    if (other < name) lo = mid + 1;
+    else hi = mid;
+  }
+  return -lo - 1;
+}
+
+/**
+ * The membership after one Node changed (`node`: its object now, undefined
+ * once deleted), from the membership before that change: what
+ * membershipFromNodes gives for all Nodes, with one Node mapped instead of
+ * all. null when the change may move another Node in or out (a Node left
+ * out before, this one left out now, an address another Node holds): the
+ * caller maps all Nodes again.
+ */
+export function membershipAfter(
+  before: Membership,
+  name: string,
+  node: NodeObject | undefined,
+  k8s: KubernetesSource,
+  networks: Record<Plane, PlaneNetwork>,
+  memo?: MappingMemo,
+): Membership | null {
+  if (before.leftOut.some((l) => l.node === name || l.field === CONFLICT_FIELD)) return null;
+  const mapped = node ? mappedNode(node, k8s, networks, memo) : undefined;
+  if (mapped && 'reason' in mapped) return null;
+  const at = searchName(before.nodes, name);
+  if (mapped) {
+    // Plain loops: this runs over every member for each event.
+    for (const plane of PLANES) {
+      const mine = mapped.addresses[plane];
+      for (let i = 0; i < before.nodes.length; i++) {
+        if (i === at) continue;
+        const theirs = before.nodes[i]!.addresses[plane];
+        for (let j = 0; j < theirs.length; j++) if (mine.includes(theirs[j]!)) return null;
+      }
+    }
+  } else if (at < 0) return before; // a Node that was not a member is gone
+  const nodes = before.nodes.slice();
+  if (at >= 0 && mapped) nodes[at] = mapped;
+  else if (at >= 0) nodes.splice(at, 1);
+  else nodes.splice(-at - 1, 0, mapped!);
+  return { nodes, leftOut: before.leftOut };
 }
