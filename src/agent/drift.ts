@@ -9,7 +9,8 @@
 //   seen by the set check below (every jump and the last rule of every chain
 //   match the always-empty watch set); the tables are also read, slowly, for
 //   what that cannot see (legacy-poll.ts).
-// - sets (no events either): `ipset -t list` (headers only) every 1.5 s;
+// - sets (no events either): `list -t` (headers only) every 1.5 s, asked of
+//   one ipset process kept running (ipset-session.ts);
 //   a set missing, with the wrong member count, or with fewer references
 //   than our rules hold (a jump deleted, a chain of ours flushed, on either
 //   backend) triggers a read-back.
@@ -26,6 +27,7 @@ import type { Logger } from 'pino';
 import { type Desired, desiredHash, setReferences } from '../compile/desired.js';
 import { SET_PREFIX } from '../compile/ruleset.js';
 import { desiredIsLive } from '../dataplane/changes.js';
+import { IpsetSession } from '../dataplane/ipset-session.js';
 import { readLive } from '../dataplane/live.js';
 import { DEFAULT_LEGACY_POLL, LegacyPoller } from './legacy-poll.js';
 import type { Reconciler } from './reconciler.js';
@@ -76,12 +78,16 @@ export class DriftWatcher {
   private batch: string[] = [];
   /** The set references the rules last loaded hold (worked out once per ruleset). */
   private refs: { desired: Desired; refs: Map<string, number> } | null = null;
+  /** One ipset process that answers every set check (ipset-session.ts). */
+  private readonly ipset: IpsetSession;
 
   constructor(
     private readonly reconciler: Reconciler,
     private readonly log: Logger,
     private readonly opts: DriftOptions = DEFAULT_DRIFT,
-  ) {}
+  ) {
+    this.ipset = new IpsetSession(reconciler.runner);
+  }
 
   /**
    * Starts watching and resolves once changes are heard (nft monitor
@@ -99,6 +105,7 @@ export class DriftWatcher {
     for (const t of this.timers) clearInterval(t);
     if (this.scheduled) clearTimeout(this.scheduled);
     this.monitor?.kill('SIGTERM');
+    this.ipset.stop();
     this.poller?.stop();
     this.reconciler.knownLive.hearingEvents(false);
   }
@@ -188,12 +195,12 @@ export class DriftWatcher {
   private async checkSets(): Promise<void> {
     const desired = this.reconciler.desired;
     if (!desired || this.checking || this.reconciler.busy) return;
-    const res = await this.reconciler.runner.run('ipset', ['-t', 'list']).catch(() => undefined);
-    if (res?.code !== 0) return;
+    const headers = await this.setHeaders();
+    if (headers === undefined) return;
     const counts = new Map<string, number>();
     const refsLive = new Map<string, number>();
     let name = '';
-    for (const line of res.stdout.split('\n')) {
+    for (const line of headers.split('\n')) {
       if (line.startsWith('Name: ')) name = line.slice(6).trim();
       else if (!name.startsWith(SET_PREFIX)) continue;
       else if (line.startsWith('Number of entries: ')) counts.set(name, Number(line.slice(19)));
@@ -213,6 +220,17 @@ export class DriftWatcher {
     if (!why || this.reconciler.busy || this.reconciler.desired !== desired) return;
     this.reconciler.knownLive.doubt(why);
     this.schedule(why);
+  }
+
+  /** The header of every set: from the ipset session, or from one `ipset -t list` when the session fails. */
+  private async setHeaders(): Promise<string | undefined> {
+    try {
+      return await this.ipset.listHeaders();
+    } catch (err) {
+      this.log.debug({ event: 'drift', err: (err as Error).message }, 'ipset session failed: one ipset -t list instead');
+      const res = await this.reconciler.runner.run('ipset', ['-t', 'list']).catch(() => undefined);
+      return res?.code === 0 ? res.stdout : undefined;
+    }
   }
 
   /** Coalesces triggers that come together into one read-back. */

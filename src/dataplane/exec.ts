@@ -2,7 +2,7 @@
 // collects its output. The only place processes are started. Its state (the
 // PIDs of recent children, the count of starts, the lock it shares) belongs to
 // one ToolRunner that the agent makes and hands to every user.
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { AfwError } from '../errors.js';
@@ -117,6 +117,17 @@ export class ToolRunner {
         child.stdin.end(opts.input);
       }
     });
+  }
+
+  /**
+   * Starts a tool that stays running, fed commands on stdin (ipset's
+   * interactive mode): counted once, never given the write lock (it would
+   * hold it for as long as it lives).
+   */
+  startSession(cmd: string, args: string[]): ChildProcessWithoutNullStreams {
+    this.starts++;
+    this.env ??= { ...process.env, LC_ALL: 'C' };
+    return spawn(this.resolve(cmd), args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: this.env, argv0: cmd });
   }
 }
 
