@@ -102,15 +102,19 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
     const prev = names.get(raw.name);
     if (prev !== undefined) report(['nodes', i, 'name'], `node name "${raw.name}" is used twice (also nodes[${prev}])`);
     names.set(raw.name, i);
-    // An item read before (the reader gives the same frozen object) was checked clean then: its facts are kept.
-    const kept = reader?.derived.get(raw) as NodeFacts | undefined;
-    const facts = kept ?? nodeFacts(raw, i, report);
-    if (facts && !kept) reader?.derived.set(raw, Object.freeze(facts));
-    if (!facts) return;
-    // Across nodes: an address belongs to one node. (A node with facts kept all
-    // its addresses, in order: j is also the index in what the file says.)
+    // An item read before (the reader gives the same frozen object) was checked clean then: the node
+    // made of it is kept, the very object, so a compile sees which nodes an edit changed (peer-sets.ts).
+    let node = reader?.derived.get(raw) as InventoryNode | undefined;
+    if (!node) {
+      const facts = nodeFacts(raw, i, report);
+      if (!facts) return;
+      node = Object.freeze({ name: raw.name, roles: facts.roles, addresses: facts.addresses });
+      reader?.derived.set(raw, node);
+    }
+    // Across nodes: an address belongs to one node. (A node kept has all its
+    // addresses, in order: j is also the index in what the file says.)
     for (const plane of PLANES) {
-      facts.addresses[plane].forEach((text, j) => {
+      node.addresses[plane].forEach((text, j) => {
         const other = seen[plane].get(text);
         if (other === undefined) {
           seen[plane].set(text, i);
@@ -120,7 +124,7 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
         report(at, `${text} is already the ${plane} address of nodes[${other}]`);
       });
     }
-    nodes.push({ name: raw.name, roles: facts.roles, addresses: facts.addresses });
+    nodes.push(node);
   });
   if (problems.length > 0) throw invalid(file, problems);
   return { inventory: { file, nodes }, source: src };
