@@ -37,7 +37,10 @@ export class IpsetSession {
   private ask(commands: string): Promise<string> {
     const child = this.child ?? this.start();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error(`ipset session: no answer in ${ANSWER_TIMEOUT_MS} ms`)), ANSWER_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => this.fail(new Error(`ipset session: no answer in ${ANSWER_TIMEOUT_MS} ms`)),
+        ANSWER_TIMEOUT_MS,
+      );
       this.waiting = { resolve, reject, timer };
       this.complaint = '';
       child.stdin.write(commands);
