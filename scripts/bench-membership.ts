@@ -29,6 +29,13 @@ const HEARTBEAT_PERIOD_S = 300;
 /** BENCH_EVENTS_ONLY=5000,20000: only event to rule live at those sizes, printed with the agent's own split (trials). */
 const EVENTS_ONLY = (process.env.BENCH_EVENTS_ONLY ?? '').split(',').filter(Boolean).map(Number);
 const EVENT_SAMPLES = Number(process.env.BENCH_EVENT_SAMPLES ?? 60);
+/**
+ * Between a sample's log line and the next event. BENCH_EVENT_GAP_MS=1000:
+ * gaps drawn between half and one and a half times that, so that events also
+ * come while the agent's quiet-time collection runs (a second after a reconcile).
+ */
+const EVENT_GAP_MS = Number(process.env.BENCH_EVENT_GAP_MS ?? 30);
+const gap = () => (EVENT_GAP_MS > 30 ? EVENT_GAP_MS * (0.5 + Math.random()) : EVENT_GAP_MS);
 /** After the first event: the agent's start is over (its quiet-time collection runs a second after its last reconcile). */
 const SETTLE_MS = 2000;
 
@@ -155,7 +162,7 @@ async function scenario(nodes: number, samples: number, idleMs: number): Promise
       }
       eventToLive.push(Date.parse(line.time) - t);
       agentMs.push({ durationMs: Number(line.durationMs), compileMs: Number(line.compileMs), loadMs: Number(line.loadMs) });
-      await new Promise((r) => setTimeout(r, 30));
+      await new Promise((r) => setTimeout(r, gap()));
     }
     const status = JSON.parse((await peer.http('http://127.0.0.1:9900/status')).body) as { pid: number };
     const pid = status.pid;
@@ -251,7 +258,7 @@ async function main(): Promise<number> {
     START,
     '## 9. Membership from Kubernetes',
     '',
-    `\`npm run bench:membership\`, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. The agent in a network namespace follows the test API server over TLS (a unix socket forwarded to 127.0.0.1:6443 in the namespace). Event to rule live: from the Node change in the API server to the agent's log line written after the load (same clock), a Node gaining or losing the etcd label, ${small.eventToLive.length} samples at 3 Nodes, ${large.eventToLive.length} at 5,000 and ${huge.eventToLive.length} at 20,000, 30 ms apart, from ${SETTLE_MS / 1000} s after one first event sent right after \`/readyz\` answered 200 (that one is reported on its own: the agent is still finishing its start then, writing its copies on disk while V8 collects the first list's garbage). First list to ready: from the first list request to \`/readyz\` 200 (a fresh agent, no cache). Nodes are kubelet-sized (labels, annotations, conditions, images).`,
+    `\`npm run bench:membership\`, ${new Date().toISOString().slice(0, 10)}, Node ${process.version}. The agent in a network namespace follows the test API server over TLS (a unix socket forwarded to 127.0.0.1:6443 in the namespace). Event to rule live: from the Node change in the API server to the agent's log line written after the load (same clock), a Node gaining or losing the etcd label, ${small.eventToLive.length} samples at 3 Nodes, ${large.eventToLive.length} at 5,000 and ${huge.eventToLive.length} at 20,000, ${EVENT_GAP_MS > 30 ? `${EVENT_GAP_MS / 2}-${(EVENT_GAP_MS * 3) / 2} ms` : `${EVENT_GAP_MS} ms`} apart, from ${SETTLE_MS / 1000} s after one first event sent right after \`/readyz\` answered 200 (that one is reported on its own: the agent is still finishing its start then, writing its copies on disk while V8 collects the first list's garbage). First list to ready: from the first list request to \`/readyz\` 200 (a fresh agent, no cache). Nodes are kubelet-sized (labels, annotations, conditions, images).`,
     '',
     '| Nodes | event to rule live p50 | p99 | max | first event, right after ready | first list to ready | process start to ready | RSS after (watch running) |',
     '|---|---|---|---|---|---|---|---|',
