@@ -61,9 +61,8 @@ function nodeChange(before: readonly InventoryNode[], after: readonly InventoryN
   const goneAddresses = new Set(gone.flatMap((n) => [...n.addresses.controlPlane, ...n.addresses.workloadPlane]));
   const sharing: InventoryNode[] = [];
   if (goneAddresses.size > 0) {
-    const kept = (i: number) => i < start || i >= afterEnd;
     for (let i = 0; i < after.length; i++) {
-      if (!kept(i)) continue;
+      if (i >= start && i < afterEnd) continue; // came: not in both
       const n = after[i]!;
       if (
         n.addresses.controlPlane.some((a) => goneAddresses.has(a)) ||
@@ -133,6 +132,7 @@ export class PeerSets {
     if (!roles) for (const vip of this.config.virtualIPs[VIP_KEY[plane]]) if (familyOf(vip) === family) kept.add(vip);
     const leaving = addressesOf(change.gone).filter((a) => !coming.has(a) && !kept.has(a));
     if (coming.size === 0 && leaving.length === 0) return before;
+    // Copied on the first real move only: a node whose roles changed but that stays in this set moves nothing.
     let members = before.members;
     let copied = false;
     for (const a of leaving) {

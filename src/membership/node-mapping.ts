@@ -115,15 +115,15 @@ const CONFLICT_FIELD = '';
  */
 export type MappingMemo = WeakMap<NodeObject, InventoryNode | LeftOutNode>;
 
-/**
- * The membership the Nodes describe. `nodes` may come in any order: the result
- * is sorted by name, so the same cluster always gives the same inventory.
- */
 function sortedByName(nodes: readonly NodeObject[]): boolean {
   for (let i = 1; i < nodes.length; i++) if (nodes[i - 1]!.metadata.name > nodes[i]!.metadata.name) return false;
   return true;
 }
 
+/**
+ * The membership the Nodes describe. `nodes` may come in any order: the result
+ * is sorted by name, so the same cluster always gives the same inventory.
+ */
 export function membershipFromNodes(
   nodes: Iterable<NodeObject>,
   k8s: KubernetesSource,
