@@ -109,7 +109,7 @@ function membershipLines(listed: ListedMembership | undefined): string[] {
 export async function planCommand(configFile: string, overrides: InterfaceOverrides): Promise<CommandResult> {
   const node = await compileNode(configFile, { overrides });
   requireResolved(node);
-  const plan = planText(node.ruleset, node.desired);
+  const plan = planText(node.ruleset, node.hash);
   return {
     text: plan.text.trimEnd(),
     data: { node: node.ruleset.node.name, hash: plan.hash, ipset: plan.ipset, ipv4: plan.ipv4, ipv6: plan.ipv6 },

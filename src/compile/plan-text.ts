@@ -1,5 +1,5 @@
 // The text `artesca-fw plan` prints: the three batches a fresh load would use.
-import { type Desired, desiredHash, toDesired } from './desired.js';
+import { desiredHash, toDesired } from './desired.js';
 import { renderSets } from './render-ipset.js';
 import { renderFamily } from './render-iptables.js';
 import type { Ruleset } from './ruleset.js';
@@ -12,9 +12,12 @@ export interface PlanText {
   text: string;
 }
 
-/** `desired`: the ruleset's rendered form when the caller has it already (it names the plan by its hash). */
-export function planText(rs: Ruleset, desired: Desired = toDesired(rs)): PlanText {
-  const hash = desiredHash(desired);
+/**
+ * `hash`: the ruleset's hash (desiredHash) when the caller has it already: the
+ * plan is named by it, and hashing again would write every set member out as
+ * JSON once more.
+ */
+export function planText(rs: Ruleset, hash = desiredHash(toDesired(rs))): PlanText {
   const ipset = renderSets(rs.sets);
   const ipv4 = renderFamily(rs.families.find((f) => f.family === 4)!);
   const ipv6 = renderFamily(rs.families.find((f) => f.family === 6)!);

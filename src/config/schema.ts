@@ -131,21 +131,53 @@ export const configSchema = z.strictObject({
   policies: z.array(policySchema).optional(),
 });
 
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
+const inventoryNodeSchema = z.strictObject({
+  name: z.string().regex(NODE_NAME, {
+    error: 'must be a host name (letters, digits, dots, dashes, underscores)',
+  }),
+  roles: z.array(role),
+  controlPlaneIP: oneOrMany,
+  workloadPlaneIP: oneOrMany,
+});
+
 export const inventorySchema = z.strictObject({
   apiVersion,
-  nodes: z
-    .array(
-      z.strictObject({
-        name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/, {
-          error: 'must be a host name (letters, digits, dots, dashes, underscores)',
-        }),
-        roles: z.array(role),
-        controlPlaneIP: oneOrMany,
-        workloadPlaneIP: oneOrMany,
-      }),
-    )
-    .min(1, { error: 'the inventory lists no nodes' }),
+  nodes: z.array(inventoryNodeSchema).min(1, { error: 'the inventory lists no nodes' }),
 });
+
+const NODE_FIELDS = Object.keys(inventoryNodeSchema.shape);
+const ROLE_NAMES: ReadonlySet<string> = new Set(ROLES);
+
+function isStringList(v: unknown, minLength: number): v is string[] {
+  if (!Array.isArray(v) || v.length < minLength) return false;
+  for (let i = 0; i < v.length; i++) if (typeof v[i] !== 'string') return false;
+  return true;
+}
+
+/**
+ * Whether an inventory item is plainly one zod's node schema takes as it is:
+ * exactly its four fields, each of the simplest type it allows. The schema
+ * stays the judge (an item this refuses is checked by zod, which accepts it or
+ * says what is wrong): this only spares zod's per-field work and copies for
+ * the thousands of items that are plainly right, on every load. It must never
+ * take an item zod refuses (test/unit/inventory-shape.test.ts). Loops, no
+ * callbacks: it runs cold, once per item, in every command.
+ */
+export function isPlainInventoryNode(item: unknown): boolean {
+  if (item === null || typeof item !== 'object' || Object.getPrototypeOf(item) !== Object.prototype) return false;
+  const o = item as Record<string, unknown>;
+  if (Object.keys(o).length !== NODE_FIELDS.length) return false;
+  for (let i = 0; i < NODE_FIELDS.length; i++) if (!Object.hasOwn(o, NODE_FIELDS[i]!)) return false;
+  if (typeof o.name !== 'string' || !NODE_NAME.test(o.name)) return false;
+  const roles = o.roles;
+  if (!isStringList(roles, 0)) return false;
+  for (let i = 0; i < roles.length; i++) if (!ROLE_NAMES.has(roles[i]!)) return false;
+  const cp = o.controlPlaneIP;
+  const wp = o.workloadPlaneIP;
+  return (typeof cp === 'string' || isStringList(cp, 1)) && (typeof wp === 'string' || isStringList(wp, 1));
+}
 
 export type RawConfig = z.infer<typeof configSchema>;
 export type RawKubernetes = z.infer<typeof kubernetesSchema>;

@@ -1,10 +1,10 @@
 // inventory.yaml text -> Inventory, and the checks that need config and
 // inventory together (the local node, plane CIDRs). Pure.
 import { AfwError, type Problem } from '../errors.js';
-import { addressFacts, familyOf, inCidr } from './addresses.js';
+import { addressFacts, cidrListMatcher, familyOf, ipv4Value } from './addresses.js';
 import type { Config, Inventory, InventoryNode, Plane } from './model.js';
 import { PLANES } from './model.js';
-import { inventorySchema, type RawInventory } from './schema.js';
+import { inventorySchema, isPlainInventoryNode, type RawInventory } from './schema.js';
 import { planeCidrs } from './validate-config.js';
 import type { Report } from './validate-policy.js';
 import type { ChunkedYamlReader } from './yaml-chunks.js';
@@ -31,21 +31,24 @@ interface NodeFacts {
 }
 
 /**
- * The shape check (zod). With a reader, items whose text did not change since
- * the last read were checked then: only new items are checked, and the rest of
- * the document with one item. Any failure runs the full check, so error
- * messages and their paths are the same either way.
+ * The shape check (zod). Items that are plainly right (isPlainInventoryNode)
+ * are not given to zod one by one, and the rest of the document is checked
+ * with one item. With a reader, items whose text did not change since the
+ * last read were checked then: only new items are looked at. Any failure runs
+ * the full check, so error messages and their paths are the same either way.
  */
 function checkShape(src: YamlSource, file: string, reader?: ChunkedYamlReader): RawNode[] {
   const data = src.data as { nodes?: unknown };
   const items = data.nodes;
-  if (reader && Array.isArray(items) && items.length > 0) {
-    const fresh = items.filter((it) => !reader.checked.has(it as object));
+  if (Array.isArray(items) && items.length > 0) {
+    const fresh = reader ? items.filter((it) => !reader.checked.has(it as object)) : items;
     const ok =
-      fresh.every((it) => it !== null && typeof it === 'object' && nodeSchema.safeParse(it).success) &&
-      inventorySchema.safeParse({ ...data, nodes: [items[0]] }).success;
+      fresh.every(
+        (it) => isPlainInventoryNode(it) || (it !== null && typeof it === 'object' && nodeSchema.safeParse(it).success),
+      ) && inventorySchema.safeParse({ ...data, nodes: [items[0]] }).success;
     if (ok) {
-      for (const it of fresh) reader.checked.add(it as object);
+      if (reader) for (const it of fresh) reader.checked.add(it as object);
+      // zod's node schema changes nothing it accepts: the items are what it would give.
       return items as RawNode[];
     }
   }
@@ -54,35 +57,52 @@ function checkShape(src: YamlSource, file: string, reader?: ChunkedYamlReader): 
   return parsed.data.nodes;
 }
 
+/** Where a plane's address `j` of node `i` is in the file (a single address is the field itself). */
+function addressPath(raw: RawNode, i: number, plane: Plane, j: number): (string | number)[] {
+  return typeof raw[IP_KEY[plane]] === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
+}
+
+/** One plane's addresses of a node, canonical; reports what is wrong and returns undefined. */
+function planeAddresses(raw: RawNode, i: number, plane: Plane, report: Report): string[] | undefined {
+  const value = raw[IP_KEY[plane]];
+  // The common case, one canonical IPv4 address, costs no more than reading it.
+  if (typeof value === 'string' && ipv4Value(value) >= 0) return [value];
+  const list = typeof value === 'string' ? [value] : value;
+  const out: string[] = [];
+  let v4 = false;
+  let v6 = false;
+  let clean = true;
+  for (let j = 0; j < list.length; j++) {
+    const text = list[j]!;
+    const addr = addressFacts(text);
+    if (!addr) {
+      report(addressPath(raw, i, plane, j), `"${text}" is not an IP address`);
+      clean = false;
+    } else if (addr.family === 4 ? v4 : v6) {
+      report(addressPath(raw, i, plane, j), `a second IPv${addr.family} address: give at most one address per family`);
+      clean = false;
+    } else {
+      if (addr.family === 4) v4 = true;
+      else v6 = true;
+      out.push(addr.text);
+    }
+  }
+  return clean ? out : undefined;
+}
+
 /** One node's own checks; reports what is wrong with it and returns undefined, or its facts. */
 function nodeFacts(raw: RawNode, i: number, report: Report): NodeFacts | undefined {
   let clean = true;
-  const roles = [...new Set(raw.roles)].sort();
-  if (roles.length !== raw.roles.length) {
+  const roles = raw.roles.length < 2 ? raw.roles.slice() : [...raw.roles].sort();
+  for (let k = 1; k < roles.length; k++) {
+    if (roles[k] !== roles[k - 1]) continue;
     report(['nodes', i, 'roles'], 'a role is listed twice');
     clean = false;
+    break;
   }
-  const addresses = { controlPlane: [], workloadPlane: [] } as Record<Plane, string[]>;
-  for (const plane of PLANES) {
-    const value = raw[IP_KEY[plane]];
-    const list = typeof value === 'string' ? [value] : value;
-    const families = new Set<number>();
-    list.forEach((text, j) => {
-      const at = typeof value === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
-      const addr = addressFacts(text);
-      if (!addr) {
-        report(at, `"${text}" is not an IP address`);
-        clean = false;
-      } else if (families.has(addr.family)) {
-        report(at, `a second IPv${addr.family} address: give at most one address per family`);
-        clean = false;
-      } else {
-        families.add(addr.family);
-        addresses[plane].push(addr.text);
-      }
-    });
-  }
-  return clean ? { roles, addresses } : undefined;
+  const controlPlane = planeAddresses(raw, i, 'controlPlane', report);
+  const workloadPlane = planeAddresses(raw, i, 'workloadPlane', report);
+  return clean && controlPlane && workloadPlane ? { roles, addresses: { controlPlane, workloadPlane } } : undefined;
 }
 
 /**
@@ -98,7 +118,9 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
   const nodes: InventoryNode[] = [];
   const names = new Map<string, number>();
   const seen: Record<Plane, Map<string, number>> = { controlPlane: new Map(), workloadPlane: new Map() };
-  rawNodes.forEach((raw, i) => {
+  // Loops, not callbacks: this runs once per node, cold, in every command.
+  for (let i = 0; i < rawNodes.length; i++) {
+    const raw = rawNodes[i]!;
     const prev = names.get(raw.name);
     if (prev !== undefined) report(['nodes', i, 'name'], `node name "${raw.name}" is used twice (also nodes[${prev}])`);
     names.set(raw.name, i);
@@ -107,25 +129,23 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
     let node = reader?.derived.get(raw) as InventoryNode | undefined;
     if (!node) {
       const facts = nodeFacts(raw, i, report);
-      if (!facts) return;
+      if (!facts) continue;
       node = Object.freeze({ name: raw.name, roles: facts.roles, addresses: facts.addresses });
       reader?.derived.set(raw, node);
     }
     // Across nodes: an address belongs to one node. (A node kept has all its
     // addresses, in order: j is also the index in what the file says.)
     for (const plane of PLANES) {
-      node.addresses[plane].forEach((text, j) => {
+      const list = node.addresses[plane];
+      for (let j = 0; j < list.length; j++) {
+        const text = list[j]!;
         const other = seen[plane].get(text);
-        if (other === undefined) {
-          seen[plane].set(text, i);
-          return;
-        }
-        const at = typeof raw[IP_KEY[plane]] === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
-        report(at, `${text} is already the ${plane} address of nodes[${other}]`);
-      });
+        if (other === undefined) seen[plane].set(text, i);
+        else report(addressPath(raw, i, plane, j), `${text} is already the ${plane} address of nodes[${other}]`);
+      }
     }
     nodes.push(node);
-  });
+  }
   if (problems.length > 0) throw invalid(file, problems);
   return { inventory: { file, nodes }, source: src };
 }
@@ -158,38 +178,44 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     controlPlane: planeCidrs(config.networks.controlPlane),
     workloadPlane: planeCidrs(config.networks.workloadPlane),
   };
-  // Runs over every address on every reload: the CIDRs are split by family once, and
-  // the path of a problem is only built when there is one.
-  const byFamily = (plane: Plane, family: number) => cidrsOf[plane].filter((c) => c.family === family);
-  const cidrsFor = {
-    controlPlane: [byFamily('controlPlane', 4), byFamily('controlPlane', 6)],
-    workloadPlane: [byFamily('workloadPlane', 4), byFamily('workloadPlane', 6)],
-  };
+  // Runs over every address on every reload: the CIDRs are split by family and
+  // made into matchers once, and the path of a problem is only built when there is one.
+  const byFamily = (plane: Plane) =>
+    [4, 6].map((family) => {
+      const cidrs = cidrsOf[plane].filter((c) => c.family === family);
+      return { cidrs, matches: cidrListMatcher(cidrs) };
+    });
+  const cidrsFor = { controlPlane: byFamily('controlPlane'), workloadPlane: byFamily('workloadPlane') };
   const key = JSON.stringify([cidrsOf.controlPlane.map((c) => c.text), cidrsOf.workloadPlane.map((c) => c.text)]);
   if (memo && memo.key !== key) {
     memo.key = key;
     memo.inside = new WeakSet();
   }
-  inv.inventory.nodes.forEach((node, i) => {
-    if (memo?.inside.has(node.addresses)) return;
+  const nodes = inv.inventory.nodes;
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i]!;
+    if (memo?.inside.has(node.addresses)) continue;
     const before = problems.length;
     for (const plane of PLANES) {
       if (cidrsOf[plane].length === 0) continue;
-      node.addresses[plane].forEach((text, j) => {
+      const list = node.addresses[plane];
+      for (let j = 0; j < list.length; j++) {
+        const text = list[j]!;
         const family = familyOf(text);
         const sameFamily = cidrsFor[plane][family === 4 ? 0 : 1]!;
-        if (sameFamily.length > 0 && sameFamily.some((c) => inCidr(text, c))) return;
+        if (sameFamily.matches(text)) continue;
         const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
         const at = typeof raw === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
-        if (sameFamily.length === 0) {
+        if (sameFamily.cidrs.length === 0) {
           invReport(at, `${text} is IPv${family} but ${config.file} gives no IPv${family} ${plane} CIDR`);
         } else {
-          invReport(at, `${text} is outside the ${plane} CIDR ${sameFamily.map((c) => c.text).join(', ')} of ${config.file}`);
+          const texts = sameFamily.cidrs.map((c) => c.text).join(', ');
+          invReport(at, `${text} is outside the ${plane} CIDR ${texts} of ${config.file}`);
         }
-      });
+      }
     }
     if (memo && problems.length === before) memo.inside.add(node.addresses);
-  });
+  }
 
   const idx = inv.inventory.nodes.findIndex((n) => n.name === config.node.name);
   if (idx < 0) {

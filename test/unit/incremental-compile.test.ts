@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { stateChunks } from '../../src/agent/state-store.js';
 import { compile } from '../../src/compile/compile.js';
 import { desiredHash, toDesired } from '../../src/compile/desired.js';
-import { type PeerSetsMemo, searchAddress, sortAddresses } from '../../src/compile/peer-sets.js';
+import { type PeerSetsMemo, planeSetName, searchAddress, sortAddresses } from '../../src/compile/peer-sets.js';
 import type { Config, InventoryNode, Role } from '../../src/config/model.js';
 import { ROLES } from '../../src/config/model.js';
 import { parseConfig } from '../../src/config/validate-config.js';
@@ -150,6 +150,37 @@ describe('peer sets updated from the last compile against made from all nodes', 
       { numRuns: 300 },
     );
     expect(kept).toBeGreaterThan(100);
+  });
+
+  it('a set made from all nodes holds what its definition says, sorted: role holders and, for all, the VIPs', () => {
+    const subsets = [undefined, ...Array.from({ length: 31 }, (_, m) => ROLES.filter((_r, b) => m & (2 ** b)))];
+    const vipPool = fc.constantFrom('10.100.0.0', '10.100.0.3', '10.100.0.7', '10.100.0.255', 'fd00:100::2', 'fd00:100::ff');
+    fc.assert(
+      fc.property(initial, fc.array(change, { maxLength: 6 }), fc.array(vipPool, { maxLength: 4 }), (start, changes, vips) => {
+        let nodes = start.map((s, i) => inventoryNode(i + 1, s.roles, s.v6));
+        let config = base;
+        changes.forEach((c, k) => {
+          ({ nodes, config } = changed(nodes, config, c, 100 + k));
+        });
+        config = { ...config, virtualIPs: { ...config.virtualIPs, management: vips } };
+        const made = compile({ config, inventory: { file: 'x', nodes }, interfaces: IFACES });
+        for (const set of made.sets) {
+          const m = /^afw([46])-(cp|wp)-/.exec(set.name);
+          if (!m) continue;
+          const family = Number(m[1]) as 4 | 6;
+          const plane = m[2] === 'cp' ? 'controlPlane' : 'workloadPlane';
+          const roles = subsets.find((r) => planeSetName(plane, r, family) === set.name);
+          const held = nodes
+            .filter((n) => !roles || n.roles.some((r) => roles.includes(r)))
+            .flatMap((n) => n.addresses[plane])
+            .filter((a) => a.includes(':') === (family === 6));
+          const withVips = roles ? held : [...held, ...config.virtualIPs[plane === 'controlPlane' ? 'management' : 'data']];
+          const expected = sortAddresses([...new Set(withVips.filter((a) => a.includes(':') === (family === 6)))]);
+          expect(set.members).toEqual(expected);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('searchAddress finds what sortAddresses placed, and where a missing one goes', () => {
