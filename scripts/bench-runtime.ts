@@ -2,9 +2,11 @@
 // (MALLOC_MMAP_THRESHOLD_=16384 and --max-semi-space-size=1; in its unit since
 // this measure, bin/artesca-fw's first line before) buy and cost, on the machine's Node (what a clone
 // runs) and on the Node that ships. `plan` of a 3- and a 5,000-node inventory,
-// process start to exit, median of RUNS interleaved runs per variant; the
-// daemon with a 5,000-node inventory on the shipped Node, RSS (anonymous) 20 s
-// after its first load, two runs per variant, interleaved.
+// process start to exit, median of RUNS interleaved rounds per variant, and
+// the ratio of the two sizes (issue 22's goal); plan's steps in process, cold
+// (scripts/bench/plan-phases.ts); the daemon with a 5,000-node inventory on
+// the shipped Node, RSS (anonymous) 20 s after its first load, two runs per
+// variant, interleaved.
 // Rewrites its section of BENCHMARKS.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,7 +20,7 @@ import { residentMb } from './lab/resident.js';
 
 const START = '<!-- bench-runtime: written by npm run bench:runtime -->';
 const END = '<!-- /bench-runtime -->';
-const RUNS = 5;
+const RUNS = 9;
 const SEMI = '--max-semi-space-size=1';
 const MALLOC = 'MALLOC_MMAP_THRESHOLD_=16384';
 
@@ -30,10 +32,15 @@ interface Variant {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** bin/artesca-fw ARGS on `v.node`, with the unit's two settings or with neither (whatever the environment holds), through env: no shell. */
-function command(v: Variant, args: string[]): string[] {
+/** `v.node` through env, with the unit's two settings or with neither (whatever the environment holds): no shell. */
+function runtime(v: Variant): string[] {
   const settings = v.settings ? [MALLOC, `NODE_OPTIONS=${SEMI}`] : ['-u', 'MALLOC_MMAP_THRESHOLD_', '-u', 'NODE_OPTIONS'];
-  return ['env', ...settings, v.node, BIN, ...args];
+  return ['env', ...settings, v.node];
+}
+
+/** bin/artesca-fw ARGS on `v`'s runtime. */
+function command(v: Variant, args: string[]): string[] {
+  return [...runtime(v), BIN, ...args];
 }
 
 function timePlan(v: Variant, config: string): number {
@@ -43,6 +50,14 @@ function timePlan(v: Variant, config: string): number {
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`plan (${v.name}): ${r.stderr}`);
   return ms;
+}
+
+/** One cold run of plan's steps in process on `v.node` (median material: run it several times). */
+function planSteps(v: Variant, config: string): Record<string, number> {
+  const [cmd, ...args] = [...runtime(v), path.join(ROOT, 'dist/scripts/bench/plan-phases.js'), config];
+  const r = spawnSync(cmd!, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`plan-phases (${v.name}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Record<string, number>;
 }
 
 async function daemonRss(ns: string, v: Variant, config: string): Promise<{ rss: number; anon: number }> {
@@ -86,19 +101,43 @@ async function main(): Promise<number> {
   mkdirSync(dir, { recursive: true });
   const rows: string[] = [];
   try {
-    for (const nodes of [3, 5000]) {
+    const sizes = [3, 5000];
+    const configs = new Map<number, string>();
+    for (const nodes of sizes) {
       const sub = path.join(dir, String(nodes));
       mkdirSync(sub, { recursive: true });
       writeFileSync(path.join(sub, 'inventory.yaml'), inventoryText(nodes));
       writeFileSync(path.join(sub, 'config.yaml'), configText());
-      const times = variants.map(() => [] as number[]);
-      for (let r = 0; r < RUNS; r++)
-        for (const [i, v] of variants.entries()) times[i]!.push(timePlan(v, path.join(sub, 'config.yaml')));
+      configs.set(nodes, path.join(sub, 'config.yaml'));
+    }
+    // Rounds interleave everything: each round runs every variant at each size, so a ratio is taken within a round.
+    const times = new Map(sizes.map((n) => [n, variants.map(() => [] as number[])]));
+    for (let r = 0; r < RUNS; r++)
+      for (const nodes of sizes)
+        for (const [i, v] of variants.entries()) times.get(nodes)![i]!.push(timePlan(v, configs.get(nodes)!));
+    for (const nodes of sizes)
       for (const [i, v] of variants.entries())
         rows.push(
-          `| plan, ${nodes} nodes | ${v.name} | ${v.settings ? 'with' : 'without'} | ${median(times[i]!).toFixed(0)} ms |`,
+          `| plan, ${nodes} nodes | ${v.name} | ${v.settings ? 'with' : 'without'} | ${median(times.get(nodes)![i]!).toFixed(0)} ms |`,
         );
+    // Issue 22's goal: plan at 5,000 nodes within 1.3x of plan at 3 nodes, on each runtime as it runs (without the daemon's settings).
+    for (const [i, v] of variants.entries()) {
+      if (v.settings) continue;
+      const big = times.get(5000)![i]!;
+      const small = times.get(3)![i]!;
+      const rounds = big.map((t, r) => t / small[r]!).sort((a, b) => a - b);
+      rows.push(
+        `| plan, 5000 nodes / 3 nodes | ${v.name} | without | ${(median(big) / median(small)).toFixed(2)}× (rounds ${rounds[0]!.toFixed(2)}-${rounds[rounds.length - 1]!.toFixed(2)}) |`,
+      );
     }
+    // Where the time goes: plan's steps in process, cold, one fresh process per sample (scripts/bench/plan-phases.ts).
+    for (const v of variants.filter((x) => !x.settings))
+      for (const nodes of sizes) {
+        const samples: Record<string, number>[] = [];
+        for (let r = 0; r < RUNS; r++) samples.push(planSteps(v, configs.get(nodes)!));
+        const steps = Object.keys(samples[0]!).map((k) => `${k} ${median(samples.map((x) => x[k]!)).toFixed(1)}`);
+        rows.push(`| plan's steps in process, ${nodes} nodes, ms | ${v.name} | without | ${steps.join(' · ')} |`);
+      }
     const lab = new Lab('rt');
     try {
       const ns = (await buildCluster(lab, [{ name: 'node', cp: ['10.100.0.1/16'], wp: ['10.200.0.1/16'] }])).node!;
@@ -124,7 +163,7 @@ async function main(): Promise<number> {
   writeTableSection(
     { start: START, end: END },
     "## 16. The daemon's runtime settings",
-    `\`npm run bench:runtime\` (\`scripts/bench-runtime.ts\`), ${new Date().toISOString().slice(0, 10)}. \`${MALLOC}\` and \`${SEMI}\`, with and without, on the machine's Node (what a clone runs) and on the one the package ships: \`plan\` process start to exit (median of ${RUNS}, interleaved), and the daemon's resident memory. What it decided: the two pay for the daemon's memory at no measurable cost in time on the Node that ships, and cost one-shot commands time on the machine's Node for memory a process that exits does not keep; so they are set in the daemon's unit (\`Environment=\`, which the lab's daemons read too) and no longer in \`bin/artesca-fw\`'s first line.`,
+    `\`npm run bench:runtime\` (\`scripts/bench-runtime.ts\`), ${new Date().toISOString().slice(0, 10)}. \`${MALLOC}\` and \`${SEMI}\`, with and without, on the machine's Node (what a clone runs) and on the one the package ships: \`plan\` process start to exit (median of ${RUNS} rounds, each running every variant at both sizes), the ratio of 5,000 nodes to 3 (of the medians; in brackets, the lowest and highest ratio within one round), \`plan\`'s steps in process (\`scripts/bench/plan-phases.ts\`: each step timed once in a fresh process, cold, as a command pays it, median of ${RUNS}; gc is the collections' pauses during them), and the daemon's resident memory. What it decided: the two pay for the daemon's memory at no measurable cost in time on the Node that ships, and cost one-shot commands time on the machine's Node for memory a process that exits does not keep; so they are set in the daemon's unit (\`Environment=\`, which the lab's daemons read too) and no longer in \`bin/artesca-fw\`'s first line.`,
     ['what', 'runtime', 'settings', 'figure'],
     rows,
   );

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { familyOf } from '../config/addresses.js';
 import type { Config, Family, Inventory, InventoryNode, Plane, Role } from '../config/model.js';
-import { PLANES, VIP_KEY } from '../config/model.js';
+import { VIP_KEY } from '../config/model.js';
 import { differingWindow } from './differing-window.js';
 import { type AddressSet, MAX_SET_NAME, SET_PREFIX } from './ruleset.js';
 
@@ -77,9 +77,6 @@ function nodeChange(before: readonly InventoryNode[], after: readonly InventoryN
 export class PeerSets {
   private readonly sets = new Map<string, AddressSet>();
   private readonly planeSets = new Map<string, AddressSet>();
-  /** By plane and family, and each list by role: see sortedAddresses. */
-  private sorted: Record<Plane, Record<Family, HeldAddress[]>> | null = null;
-  private readonly byRole = new Map<readonly HeldAddress[], Map<Role, HeldAddress[]>>();
   private readonly vips: string;
   /** How this inventory differs from the memo's (null: no memo, another VIP list, or too many nodes changed). */
   private readonly change: NodeChange | null = null;
@@ -106,75 +103,19 @@ export class PeerSets {
   }
 
   private made(name: string, plane: Plane, roles: readonly Role[] | undefined, family: Family): AddressSet {
-    // A set of one role takes the holders of that role; of several, all addresses, filtered.
-    const one = roles?.length === 1;
-    const sorted = one ? this.holdersOf(plane, family, roles[0]!) : this.sortedAddresses(plane, family);
-    const filter = one ? undefined : roles;
-    const vips = roles ? [] : this.config.virtualIPs[VIP_KEY[plane]].filter((vip) => familyOf(vip) === family);
-    const members: string[] = [];
-    // The VIPs (a few) go in at their place as the nodes' addresses are taken in order.
-    const vipKeys = sortAddresses(vips).map((text) => ({ text, key: sortKey(text) }));
-    let v = 0;
-    // Addresses are canonical, so equal addresses are equal texts, next to each other once sorted.
-    const take = (text: string) => {
-      if (text !== members[members.length - 1]) members.push(text);
-    };
-    for (let i = 0; i < sorted.length; i++) {
-      const a = sorted[i]!;
-      if (filter && !holdsRole(a.node, filter)) continue;
-      while (v < vipKeys.length && compareKeys(vipKeys[v]!.key, a.key) < 0) take(vipKeys[v++]!.text);
-      take(a.text);
+    const members = new Set<string>();
+    for (const node of this.inventory.nodes) {
+      if (!holdsRole(node, roles)) continue;
+      for (const a of node.addresses[plane]) if (familyOf(a) === family) members.add(a);
     }
-    while (v < vipKeys.length) take(vipKeys[v++]!.text);
+    if (!roles) for (const vip of this.config.virtualIPs[VIP_KEY[plane]]) if (familyOf(vip) === family) members.add(vip);
     return {
       name,
       family,
       type: 'hash:ip',
-      members,
+      members: sortAddresses([...members]),
       describes: roles ? `${plane} [${roles.join(', ')}]` : `${plane} (all nodes and VIPs)`,
     };
-  }
-
-  /**
-   * Every node's addresses of one plane and family, sorted as sortAddresses
-   * sorts (ties in inventory order), with the node holding each: made once per
-   * compile, for all planes and families in one pass over the nodes. Each set
-   * takes its members from them in order, with no sort of its own.
-   */
-  private sortedAddresses(plane: Plane, family: Family): readonly HeldAddress[] {
-    if (!this.sorted) {
-      const lists = { controlPlane: { 4: [], 6: [] }, workloadPlane: { 4: [], 6: [] } } as Record<
-        Plane,
-        Record<Family, HeldAddress[]>
-      >;
-      for (const node of this.inventory.nodes)
-        for (const p of PLANES)
-          for (const text of node.addresses[p]) {
-            // Plane addresses are addresses, never prefixes: an IPv4 one sorts by its value alone.
-            if (familyOf(text) === 4) lists[p][4].push({ text, node, key: sortKeyV4(text) * 64 });
-            else lists[p][6].push({ text, node, key: sortKey(text) });
-          }
-      this.sorted = lists;
-      for (const p of PLANES) for (const f of [4, 6] as const) lists[p][f].sort((a, b) => compareKeys(a.key, b.key));
-    }
-    return this.sorted[plane][family];
-  }
-
-  /** sortedAddresses of the holders of `role` (usually few): made once per compile, for all roles at once. */
-  private holdersOf(plane: Plane, family: Family, role: Role): readonly HeldAddress[] {
-    const all = this.sortedAddresses(plane, family);
-    let byRole = this.byRole.get(all);
-    if (!byRole) {
-      byRole = new Map<Role, HeldAddress[]>();
-      for (const a of all)
-        for (const r of a.node.roles) {
-          const list = byRole.get(r);
-          if (list) list.push(a);
-          else byRole.set(r, [a]);
-        }
-      this.byRole.set(all, byRole);
-    }
-    return byRole.get(role) ?? [];
   }
 
   /**
@@ -248,13 +189,6 @@ function holdsRole(node: InventoryNode, roles: readonly Role[] | undefined): boo
 /** Where an address sorts: IPv4 by number (first), IPv6 by normalized text; a prefix after its address. */
 type SortKey = number | string;
 
-/** A node's address, where it sorts, and the node. */
-interface HeldAddress {
-  text: string;
-  key: SortKey;
-  node: InventoryNode;
-}
-
 function sortKey(text: string): SortKey {
   const slash = text.indexOf('/');
   const addr = slash < 0 ? text : text.slice(0, slash);
@@ -301,9 +235,9 @@ export function searchAddress(sorted: readonly string[], address: string): numbe
 }
 
 /**
- * The value of an IPv4 address for sorting. Not addresses.ts' ipv4Number on
- * purpose: members here are canonical already, and skipping its validating
- * regex keeps compile + render at 5,000 nodes near 12 ms instead of 15-18 ms.
+ * The value of an IPv4 address for sorting. Not addresses.ts' ipv4Value on
+ * purpose: members here are checked already, so this reads digits and dots
+ * without judging them (and any spelling of an address sorts by its value).
  */
 function sortKeyV4(addr: string): number {
   let n = 0;
