@@ -104,9 +104,12 @@ export class PeerSets {
 
   private made(name: string, plane: Plane, roles: readonly Role[] | undefined, family: Family): AddressSet {
     const members = new Set<string>();
-    for (const node of this.inventory.nodes) {
+    const nodes = this.inventory.nodes;
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i]!;
       if (!holdsRole(node, roles)) continue;
-      for (const a of node.addresses[plane]) if (familyOf(a) === family) members.add(a);
+      const addresses = node.addresses[plane];
+      for (let j = 0; j < addresses.length; j++) if (familyOf(addresses[j]!) === family) members.add(addresses[j]!);
     }
     if (!roles) for (const vip of this.config.virtualIPs[VIP_KEY[plane]]) if (familyOf(vip) === family) members.add(vip);
     return {
@@ -182,8 +185,11 @@ export class PeerSets {
   }
 }
 
+/** Runs for every node and set in a compile, cold: a loop, no callback (one per call would be garbage). */
 function holdsRole(node: InventoryNode, roles: readonly Role[] | undefined): boolean {
-  return !roles || node.roles.some((r) => roles.includes(r));
+  if (!roles) return true;
+  for (let i = 0; i < node.roles.length; i++) if (roles.includes(node.roles[i]!)) return true;
+  return false;
 }
 
 /** Where an address sorts: IPv4 by number (first), IPv6 by normalized text; a prefix after its address. */

@@ -12,14 +12,16 @@ export function createLine(set: AddressSet, name = set.name): string {
   return `create ${name} ${set.type} family ${set.family === 4 ? 'inet' : 'inet6'} maxelem ${SET_MAXELEM}`;
 }
 
-export function addLines(set: AddressSet, name = set.name): string[] {
-  return set.members.map((m) => `add ${name} ${m}`);
-}
-
-/** Builds the new content under `<name>-swp`, swaps it in and removes the old content. */
-export function swapInLines(set: AddressSet): string[] {
+/**
+ * Builds the new content under `<name>-swp`, swaps it in and removes the old
+ * content: the lines go onto `out` (a set of thousands of members is not
+ * copied from array to array on its way into the batch).
+ */
+function swapInLines(set: AddressSet, out: string[]): void {
   const tmp = set.name + SWAP_SUFFIX;
-  return [createLine(set, tmp), `flush ${tmp}`, ...addLines(set, tmp), `swap ${tmp} ${set.name}`, `destroy ${tmp}`];
+  out.push(createLine(set, tmp), `flush ${tmp}`);
+  for (let i = 0; i < set.members.length; i++) out.push(`add ${tmp} ${set.members[i]}`);
+  out.push(`swap ${tmp} ${set.name}`, `destroy ${tmp}`);
 }
 
 /**
@@ -31,7 +33,7 @@ export function renderSets(sets: AddressSet[]): string {
   const lines: string[] = [];
   for (const set of sets) {
     lines.push(createLine(set));
-    lines.push(...swapInLines(set));
+    swapInLines(set, lines);
   }
   return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }

@@ -99,12 +99,13 @@ function v4Network(cidr: ParsedCidr): number {
  */
 export function cidrListMatcher(cidrs: readonly ParsedCidr[]): (text: string) => boolean {
   const v4 = cidrs.filter((c) => c.family === 4);
-  const divs = v4.map((c) => 2 ** (32 - c.prefix));
-  const nets = v4.map((c, i) => Math.floor(v4Network(c) / divs[i]!));
+  // The network bits of each IPv4 CIDR, compared by shifting (a /0 holds every address).
+  const shifts = v4.map((c) => 32 - c.prefix);
+  const nets = v4.map((c, i) => (shifts[i] === 32 ? 0 : v4Network(c) >>> shifts[i]!));
   return (text) => {
     const n = v4.length > 0 ? ipv4Value(text) : -1;
     if (n < 0) return cidrs.some((c) => inCidr(text, c));
-    for (let i = 0; i < divs.length; i++) if (Math.floor(n / divs[i]!) === nets[i]) return true;
+    for (let i = 0; i < shifts.length; i++) if (shifts[i] === 32 || n >>> shifts[i]! === nets[i]) return true;
     return false;
   };
 }

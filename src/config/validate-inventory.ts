@@ -118,7 +118,8 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
   const nodes: InventoryNode[] = [];
   const names = new Map<string, number>();
   const seen: Record<Plane, Map<string, number>> = { controlPlane: new Map(), workloadPlane: new Map() };
-  // Loops, not callbacks: this runs once per node, cold, in every command.
+  // Indexed loops, no callbacks or iterators: this runs once per node, cold, in every command, and
+  // what an unoptimized for-of or callback allocates per node is garbage to collect.
   for (let i = 0; i < rawNodes.length; i++) {
     const raw = rawNodes[i]!;
     const prev = names.get(raw.name);
@@ -135,7 +136,8 @@ export function parseInventory(text: string, file: string, reader?: ChunkedYamlR
     }
     // Across nodes: an address belongs to one node. (A node kept has all its
     // addresses, in order: j is also the index in what the file says.)
-    for (const plane of PLANES) {
+    for (let p = 0; p < PLANES.length; p++) {
+      const plane = PLANES[p]!;
       const list = node.addresses[plane];
       for (let j = 0; j < list.length; j++) {
         const text = list[j]!;
@@ -196,7 +198,8 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
     const node = nodes[i]!;
     if (memo?.inside.has(node.addresses)) continue;
     const before = problems.length;
-    for (const plane of PLANES) {
+    for (let p = 0; p < PLANES.length; p++) {
+      const plane = PLANES[p]!;
       if (cidrsOf[plane].length === 0) continue;
       const list = node.addresses[plane];
       for (let j = 0; j < list.length; j++) {
