@@ -53,8 +53,8 @@ function timePlan(v: Variant, config: string): number {
 }
 
 /** One cold run of plan's steps in process on `v.node` (median material: run it several times). */
-function planSteps(v: Variant, config: string): Record<string, number> {
-  const [cmd, ...args] = [...runtime(v), path.join(ROOT, 'dist/scripts/bench/plan-phases.js'), config];
+function planSteps(v: Variant, config: string, extra: string[] = []): Record<string, number> {
+  const [cmd, ...args] = [...runtime(v), path.join(ROOT, 'dist/scripts/bench/plan-phases.js'), config, ...extra];
   const r = spawnSync(cmd!, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`plan-phases (${v.name}): ${r.stderr}`);
   return JSON.parse(r.stdout) as Record<string, number>;
@@ -137,6 +137,10 @@ async function main(): Promise<number> {
         for (let r = 0; r < RUNS; r++) samples.push(planSteps(v, configs.get(nodes)!));
         const steps = Object.keys(samples[0]!).map((k) => `${k} ${median(samples.map((x) => x[k]!)).toFixed(1)}`);
         rows.push(`| plan's steps in process, ${nodes} nodes, ms | ${v.name} | without | ${steps.join(' · ')} |`);
+        const a = planSteps(v, configs.get(nodes)!, ['--allocations']);
+        rows.push(
+          `| plan's steps in process, ${nodes} nodes, allocated | ${v.name} | without | ${a.allocatedMb!.toFixed(1)} MB (by js-yaml: ${a.jsYamlMb!.toFixed(1)} MB) |`,
+        );
       }
     const lab = new Lab('rt');
     try {
@@ -163,7 +167,7 @@ async function main(): Promise<number> {
   writeTableSection(
     { start: START, end: END },
     "## 16. The daemon's runtime settings",
-    `\`npm run bench:runtime\` (\`scripts/bench-runtime.ts\`), ${new Date().toISOString().slice(0, 10)}. \`${MALLOC}\` and \`${SEMI}\`, with and without, on the machine's Node (what a clone runs) and on the one the package ships: \`plan\` process start to exit (median of ${RUNS} rounds, each running every variant at both sizes), the ratio of 5,000 nodes to 3 (of the medians; in brackets, the lowest and highest ratio within one round), \`plan\`'s steps in process (\`scripts/bench/plan-phases.ts\`: each step timed once in a fresh process, cold, as a command pays it, median of ${RUNS}; gc is the collections' pauses during them), and the daemon's resident memory. What it decided: the two pay for the daemon's memory at no measurable cost in time on the Node that ships, and cost one-shot commands time on the machine's Node for memory a process that exits does not keep; so they are set in the daemon's unit (\`Environment=\`, which the lab's daemons read too) and no longer in \`bin/artesca-fw\`'s first line.`,
+    `\`npm run bench:runtime\` (\`scripts/bench-runtime.ts\`), ${new Date().toISOString().slice(0, 10)}. \`${MALLOC}\` and \`${SEMI}\`, with and without, on the machine's Node (what a clone runs) and on the one the package ships: \`plan\` process start to exit (median of ${RUNS} rounds, each running every variant at both sizes), the ratio of 5,000 nodes to 3 (of the medians; in brackets, the lowest and highest ratio within one round), \`plan\`'s steps in process (\`scripts/bench/plan-phases.ts\`: each step timed once in a fresh process, cold, as a command pays it, median of ${RUNS}; gc is the collections' pauses during them; allocated: what the steps allocated, what was collected included, by V8's sampling heap profiler in one more run), and the daemon's resident memory. What it decided: the two pay for the daemon's memory at no measurable cost in time on the Node that ships, and cost one-shot commands time on the machine's Node for memory a process that exits does not keep; so they are set in the daemon's unit (\`Environment=\`, which the lab's daemons read too) and no longer in \`bin/artesca-fw\`'s first line.`,
     ['what', 'runtime', 'settings', 'figure'],
     rows,
   );
