@@ -84,12 +84,16 @@ export function inCidr(text: string, cidr: ParsedCidr): boolean {
     const a = parseAddress(text);
     return a !== undefined && cidrContains(cidr, a);
   }
-  const div = 2 ** (32 - cidr.prefix);
-  return Math.floor(n / div) === Math.floor(v4Network(cidr) / div);
+  return networkBits(n, cidr.prefix) === networkBits(v4Network(cidr), cidr.prefix);
 }
 
 function v4Network(cidr: ParsedCidr): number {
   return (cidr.addr as ipaddr.IPv4).octets.reduce((x, o) => x * 256 + o, 0);
+}
+
+/** The first `prefix` bits of a 32-bit IPv4 value: equal for the addresses of one network (a /0 holds every address). */
+function networkBits(value: number, prefix: number): number {
+  return prefix === 0 ? 0 : value >>> (32 - prefix);
 }
 
 /**
@@ -99,13 +103,11 @@ function v4Network(cidr: ParsedCidr): number {
  */
 export function cidrListMatcher(cidrs: readonly ParsedCidr[]): (text: string) => boolean {
   const v4 = cidrs.filter((c) => c.family === 4);
-  // The network bits of each IPv4 CIDR, compared by shifting (a /0 holds every address).
-  const shifts = v4.map((c) => 32 - c.prefix);
-  const nets = v4.map((c, i) => (shifts[i] === 32 ? 0 : v4Network(c) >>> shifts[i]!));
+  const nets = v4.map((c) => networkBits(v4Network(c), c.prefix));
   return (text) => {
     const n = v4.length > 0 ? ipv4Value(text) : -1;
     if (n < 0) return cidrs.some((c) => inCidr(text, c));
-    for (let i = 0; i < shifts.length; i++) if (shifts[i] === 32 || n >>> shifts[i]! === nets[i]) return true;
+    for (let i = 0; i < v4.length; i++) if (networkBits(n, v4[i]!.prefix) === nets[i]) return true;
     return false;
   };
 }

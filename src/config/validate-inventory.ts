@@ -58,8 +58,8 @@ function checkShape(src: YamlSource, file: string, reader?: ChunkedYamlReader): 
 }
 
 /** Where a plane's address `j` of node `i` is in the file (a single address is the field itself). */
-function addressPath(raw: RawNode, i: number, plane: Plane, j: number): (string | number)[] {
-  return typeof raw[IP_KEY[plane]] === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
+function addressPath(raw: Partial<RawNode> | undefined, i: number, plane: Plane, j: number): (string | number)[] {
+  return typeof raw?.[IP_KEY[plane]] === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
 }
 
 /** One plane's addresses of a node, canonical; reports what is wrong and returns undefined. */
@@ -207,8 +207,7 @@ export function checkCluster(cfg: { config: Config; source: YamlSource }, inv: L
         const family = familyOf(text);
         const sameFamily = cidrsFor[plane][family === 4 ? 0 : 1]!;
         if (sameFamily.matches(text)) continue;
-        const raw = (inv.source.data as { nodes: Record<string, unknown>[] }).nodes[i]?.[IP_KEY[plane]];
-        const at = typeof raw === 'string' ? ['nodes', i, IP_KEY[plane]] : ['nodes', i, IP_KEY[plane], j];
+        const at = addressPath((inv.source.data as { nodes: Partial<RawNode>[] }).nodes[i], i, plane, j);
         if (sameFamily.cidrs.length === 0) {
           invReport(at, `${text} is IPv${family} but ${config.file} gives no IPv${family} ${plane} CIDR`);
         } else {

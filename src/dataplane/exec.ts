@@ -43,6 +43,12 @@ export class ToolRunner {
   private env: NodeJS.ProcessEnv | undefined;
   private readonly paths = new Map<string, string>();
 
+  /** Every tool's environment: the agent's, in the C locale (their output is parsed). */
+  private toolEnv(): NodeJS.ProcessEnv {
+    this.env ??= { ...process.env, LC_ALL: 'C' };
+    return this.env;
+  }
+
   wroteRecently(pid: number): boolean {
     return this.recent.has(pid);
   }
@@ -80,13 +86,12 @@ export class ToolRunner {
   run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     this.starts++;
     return new Promise((resolve, reject) => {
-      this.env ??= { ...process.env, LC_ALL: 'C' };
       const file = this.resolve(cmd);
       const stdin = opts.input === undefined ? 'ignore' : 'pipe';
       const child = spawn(file, args, {
         shell: false,
         stdio: this.lockFd === null ? [stdin, 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe', this.lockFd],
-        env: this.env,
+        env: this.toolEnv(),
         argv0: cmd,
       });
       if (child.pid !== undefined) this.remember(child.pid);
@@ -126,8 +131,7 @@ export class ToolRunner {
    */
   startSession(cmd: string, args: string[]): ChildProcessWithoutNullStreams {
     this.starts++;
-    this.env ??= { ...process.env, LC_ALL: 'C' };
-    return spawn(this.resolve(cmd), args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: this.env, argv0: cmd });
+    return spawn(this.resolve(cmd), args, { shell: false, stdio: ['pipe', 'pipe', 'pipe'], env: this.toolEnv(), argv0: cmd });
   }
 }
 
